@@ -1,0 +1,1 @@
+"""Deduplication steps (whole-corpus: the engine runs them between stages)."""

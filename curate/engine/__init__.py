@@ -1,0 +1,1 @@
+"""The engine: step protocol and registry, pipeline config and plan, readers, writers, executors."""

@@ -1,0 +1,55 @@
+"""Where a run keeps its files: final shards and manifest in the output folder,
+per-stage intermediate data, completion markers and global decisions under `_work/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    out: Path
+
+    @property
+    def work(self) -> Path:
+        return self.out / "_work"
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / "manifest.json"
+
+    @property
+    def log(self) -> Path:
+        return self.out / "run.log"
+
+    @property
+    def run_state(self) -> Path:
+        return self.work / "run.json"
+
+    def stage(self, stage: int) -> Path:
+        return self.work / f"stage-{stage}"
+
+    def data(self, stage: int, last: bool) -> Path:
+        """Where a stage writes its documents: the output folder for the last stage."""
+        return self.out if last else self.stage(stage) / "data"
+
+    def marker(self, stage: int, task: int) -> Path:
+        return self.stage(stage) / "done" / f"task-{task:05d}.json"
+
+    def keys(self, stage: int, task: int) -> Path:
+        return self.stage(stage) / "keys" / f"task-{task:05d}.parquet"
+
+    def rejected(self, stage: int, task: int) -> Path:
+        return self.stage(stage) / "rejected" / f"task-{task:05d}.jsonl"
+
+    def decision(self, stage: int, task: int) -> Path:
+        """The keep-mask a global step decided for the rows `task` gives to `stage`."""
+        return self.stage(stage) / "decision" / f"task-{task:05d}.npz"
+
+    def decision_done(self, stage: int) -> Path:
+        return self.stage(stage) / "decision" / "_done.json"
+
+    @staticmethod
+    def shard_prefix(task: int) -> str:
+        return f"part-{task:05d}"

@@ -1,0 +1,1 @@
+"""Filtering steps: each returns a keep-mask and a reason per dropped document."""

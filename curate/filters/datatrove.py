@@ -1,0 +1,76 @@
+"""filter.datatrove: run any datatrove filter (GopherQualityFilter, C4QualityFilter, ...) over a batch.
+
+datatrove's filters are well tested; this adapter gives them to gristmill
+pipelines unchanged, with their own removal reasons. A filter that raises on
+a document drops it with the reason `error:<ExceptionName>`, logged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curate.engine.step import Filter, FilterResult, Params, register
+
+log = logging.getLogger("gristmill")
+
+
+class DatatroveParams(Params):
+    name: str  # a class in datatrove.pipeline.filters, e.g. GopherQualityFilter
+    params: dict[str, Any] = {}
+
+
+def _filter_class(name: str):
+    from datatrove.pipeline import filters
+    from datatrove.pipeline.filters.base_filter import BaseFilter
+
+    cls = getattr(filters, name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, BaseFilter)):
+        known = sorted(n for n in dir(filters) if inspect.isclass(getattr(filters, n))
+                       and issubclass(getattr(filters, n), BaseFilter) and n != "BaseFilter")
+        raise ValueError(f"datatrove has no filter {name!r}; known: {', '.join(known)}")
+    return cls
+
+
+@register("filter.datatrove")
+class DatatroveFilter(Filter):
+    """Any datatrove filter, by class name, with its constructor parameters."""
+
+    Params = DatatroveParams
+
+    @classmethod
+    def check(cls, p: DatatroveParams) -> None:
+        target = _filter_class(p.name)
+        try:
+            inspect.signature(target).bind(**p.params)
+        except TypeError as err:
+            raise ValueError(f"{p.name}: {err}") from None
+
+    def setup(self) -> None:
+        self.filter = _filter_class(self.params.name)(**self.params.params)
+        self.default_reason = self.params.name
+
+    def keep(self, batch: pa.RecordBatch) -> FilterResult:
+        from datatrove.data import Document
+
+        texts = batch.column("text").to_pylist()
+        ids = batch.column("id").to_pylist()
+        urls = batch.column("url").to_pylist()
+        keep = np.ones(len(texts), dtype=bool)
+        reasons = np.full(len(texts), None, dtype=object)
+        for i, (text, ident, url) in enumerate(zip(texts, ids, urls)):
+            doc = Document(text=text, id=ident, metadata={"url": url} if url else {})
+            try:
+                result = self.filter.filter(doc)
+            except Exception as err:  # a datatrove filter failing on one document must not stop the run
+                log.warning("%s raised %s on document %s", self.params.name, type(err).__name__, ident)
+                result = (False, f"error:{type(err).__name__}")
+            ok, reason = result if isinstance(result, tuple) else (result, None)
+            if not ok:
+                keep[i] = False
+                reasons[i] = reason or self.default_reason
+        return FilterResult(keep, reasons)

@@ -1,0 +1,148 @@
+"""The `gristmill` command: load a YAML file and hand it to the package that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from curate.engine.config import ConfigError
+
+console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gristmill", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("run", help="run a curation pipeline")
+    p.add_argument("pipeline")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. executor.workers=4")
+    p.add_argument("--overwrite", action="store_true", help="replace what is at output.path")
+    p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("validate", help="check a pipeline file without reading any data")
+    p.add_argument("pipeline")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+    p = verbs.add_parser("steps", help="list every step with its parameters and columns")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_steps)
+
+    p = verbs.add_parser("inspect", help="schema, counts and a few rows of a run's output")
+    p.add_argument("output")
+    p.add_argument("--rows", type=int, default=3)
+    p.set_defaults(func=cmd_inspect)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args) or 0
+    except ConfigError as err:
+        for line in err.errors:
+            console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
+        return 2
+
+
+def cmd_validate(args) -> int:
+    from curate.engine.plan import load_plan
+
+    plan = load_plan(args.pipeline, args.overrides)
+    steps = sum(len(s.steps) + (s.barrier is not None) for s in plan.stages)
+    console.print(f"{args.pipeline}: ok: {steps} steps in {len(plan.stages)} stage(s), "
+                  f"{len(plan.files)} input file(s); output columns: {', '.join(plan.columns)}", highlight=False)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from curate.engine.plan import load_plan
+    from curate.engine.run import run
+
+    logging.getLogger("gristmill").setLevel(logging.INFO)
+    plan = load_plan(args.pipeline, args.overrides)
+    manifest = run(plan, overwrite=args.overwrite)
+    _print_summary(manifest)
+    return 0
+
+
+def _print_summary(manifest: dict) -> None:
+    table = Table(title=f"{manifest['name']}: {manifest['output']['path']}")
+    for col in ("step", "docs in", "docs out", "MB out", "removed", "s"):
+        table.add_column(col, justify="left" if col in ("step", "removed") else "right")
+    read = manifest["read"]
+    problems = ", ".join(f"{k} {v}" for k, v in read["problems"].items())
+    table.add_row("read", "", f"{read['docs']:,}", f"{read['bytes'] / 1e6:.2f}", problems, "")
+    for s in manifest["steps"]:
+        removed = ", ".join(f"{k} {v}" for k, v in s["removed"].items())
+        table.add_row(s["step"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['bytes_out'] / 1e6:.2f}",
+                      removed, f"{s['seconds']:.2f}")
+    console.print(table)
+
+
+def cmd_steps(args) -> int:
+    from curate.engine.step import all_steps
+
+    rows = []
+    for name, cls in all_steps().items():
+        params = {k: {"type": _type_name(f.annotation), "default": None if f.is_required() else f.default,
+                      "required": f.is_required()} for k, f in cls.Params.model_fields.items()}
+        rows.append({"name": name, "kind": cls.__mro__[1].__name__, "doc": (cls.__doc__ or "").strip(),
+                     "params": params, "needs": {k: str(v) for k, v in cls.needs.items()},
+                     "adds": {k: str(v) for k, v in cls.adds.items()}})
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    out = Console()
+    for r in rows:
+        out.print(f"[bold]{r['name']}[/bold] ({r['kind']}): {r['doc']}", highlight=False)
+        for k, p in r["params"].items():
+            default = "required" if p["required"] else f"default {p['default']!r}"
+            out.print(f"    {k}: {p['type']} ({default})", highlight=False)
+        out.print(f"    needs: {', '.join(r['needs']) or '-'}   adds: {', '.join(r['adds']) or '-'}", highlight=False)
+    return 0
+
+
+def _type_name(annotation) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def cmd_inspect(args) -> int:
+    import polars as pl
+
+    folder = Path(args.output)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise ConfigError([f"{folder}: no manifest.json here; is it a finished gristmill run?"])
+    manifest = json.loads(manifest_path.read_text())
+    shards = [folder / s["name"] for s in manifest["output"]["shards"]]
+    out = Console()
+    out.print(f"[bold]{manifest['name']}[/bold]  config {manifest['config_hash'][:12]}  "
+              f"{manifest['output']['docs']:,} docs in {len(shards)} shard(s)", highlight=False)
+    if not shards:
+        return 0
+    if manifest["output"]["format"] == "parquet":
+        frame = pl.scan_parquet(shards)
+    else:
+        frame = pl.concat([pl.read_ndjson(s).lazy() for s in shards], how="vertical_relaxed")
+    schema = frame.collect_schema()
+    out.print("columns: " + ", ".join(f"{k}: {v}" for k, v in schema.items()), highlight=False)
+    by_source = frame.group_by("source").agg(pl.len().alias("docs"),
+                                             pl.col("text").str.len_bytes().sum().alias("bytes")).sort("source")
+    out.print(by_source.collect())
+    for row in frame.head(args.rows).select("id", "source", "text").collect().iter_rows(named=True):
+        text = row["text"][:200].replace("\n", " ")
+        out.print(f"- {row['id']} [{row['source']}] {text}…", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Readers: every supported format, and every kind of bad input counted with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from curate.engine.config import ConfigError, InputConfig
+from curate.engine.readers import ReadStats, input_files, read
+from tests.conftest import SAMPLE
+
+
+def real_docs(n: int = 20) -> list[dict]:
+    with gzip.open(SAMPLE / "news-abc.jsonl.gz", "rt") as f:
+        return [json.loads(line) for _, line in zip(range(n), f)]
+
+
+def read_all(path, **kw) -> tuple[pa.Table, ReadStats]:
+    cfg = InputConfig(paths=[str(path)], **kw)
+    stats = ReadStats()
+    batches = list(read(str(path), cfg, "test/src", stats))
+    return (pa.Table.from_batches(batches) if batches else None), stats
+
+
+def jsonl_bytes(docs) -> bytes:
+    return b"".join(json.dumps(d).encode() + b"\n" for d in docs)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+def test_jsonl_plain_gzip_zstd(tmp_path, suffix):
+    docs = real_docs()
+    raw = jsonl_bytes(docs)
+    path = tmp_path / f"docs.jsonl{suffix}"
+    path.write_bytes({"": raw, ".gz": gzip.compress(raw), ".zst": zstandard.compress(raw)}[suffix])
+    table, stats = read_all(path, reader="jsonl", batch_size=7)
+    assert table.column("text").to_pylist() == [d["text"] for d in docs]
+    assert table.column("source").to_pylist() == ["test/src"] * len(docs)
+    assert stats.docs == len(docs) and not stats.problems
+    # derived ids are stable and unique
+    ids = table.column("id").to_pylist()
+    assert len(set(ids)) == len(ids) and ids == read_all(path, reader="jsonl")[0].column("id").to_pylist()
+    origin = table.column("origin").to_pylist()
+    assert origin[3]["row"] == 4 and origin[0]["offset"] == 0 and origin[1]["offset"] == len(raw.split(b"\n")[0]) + 1
+
+
+def test_jsonl_bad_lines_are_counted_with_file_and_line(tmp_path, caplog):
+    docs = real_docs(6)
+    lines = [json.dumps(d).encode() for d in docs]
+    lines[1] = lines[1][:40]  # malformed JSON
+    lines[2] = json.dumps({"body": docs[2]["text"]}).encode()  # no text field
+    lines[3] = json.dumps({"text": docs[3]["text"]}).encode().replace(b"the", b"th\xe9", 1)  # Latin-1 byte
+    lines[4] = b"[1, 2]"  # not an object
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n\n")
+    with caplog.at_level(logging.WARNING, logger="gristmill"):
+        table, stats = read_all(path, reader="jsonl")
+    assert stats.problems == {"malformed_json": 2, "missing_text": 1, "invalid_utf8_replaced": 1}
+    assert table.num_rows == 3 and "th\ufffd" in table.column("text")[1].as_py()
+    assert f"{path}:2: malformed_json" in caplog.text and f"{path}:3: missing_text" in caplog.text
+
+
+def test_truncated_gzip_keeps_documents_before_the_damage(tmp_path, caplog):
+    docs = real_docs(300)
+    blob = gzip.compress(jsonl_bytes(docs))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    with caplog.at_level(logging.WARNING, logger="gristmill"):
+        table, stats = read_all(path, reader="jsonl")
+    assert stats.problems["corrupt_file"] == 1
+    assert 0 < table.num_rows < len(docs)
+    assert table.column("text").to_pylist() == [d["text"] for d in docs[: table.num_rows]]
+    assert "corrupt_file" in caplog.text and str(path) in caplog.text
+
+
+def test_not_gzip_at_all_is_counted(tmp_path):
+    path = tmp_path / "fake.jsonl.gz"
+    path.write_bytes(jsonl_bytes(real_docs(3)))
+    table, stats = read_all(path, reader="jsonl")
+    assert table is None and stats.problems == {"corrupt_file": 1}
+
+
+def test_parquet_keeps_user_ids_and_columns(tmp_path):
+    docs = real_docs(10)
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"doc_id": [f"n{i}" for i in range(10)], "text": [d["text"] for d in docs],
+                             "year": list(range(2000, 2010))}), path)
+    table, _ = read_all(path, reader="parquet", id_field="doc_id", keep_columns=["year"])
+    assert table.column("id").to_pylist() == [f"n{i}" for i in range(10)]
+    assert table.column("year").to_pylist() == list(range(2000, 2010))
+    assert table.column("origin")[4].as_py()["row"] == 4
+
+
+def test_parquet_without_text_column_is_a_config_error(tmp_path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"body": ["x"]}), path)
+    with pytest.raises(ConfigError, match="has no 'text' column"):
+        input_files(InputConfig(reader="parquet", paths=[str(path)]))
+
+
+def test_parquet_null_text_counted(tmp_path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": ["a real sentence", None, "another"]}), path)
+    table, stats = read_all(path, reader="parquet")
+    assert table.num_rows == 2 and stats.problems == {"missing_text": 1}
+
+
+def test_saved_hf_dataset(tmp_path):
+    import datasets
+
+    docs = real_docs(25)
+    folder = tmp_path / "saved"
+    datasets.Dataset.from_list(docs).save_to_disk(str(folder), num_shards=2)
+    cfg = InputConfig(reader="hf_disk", paths=[str(folder)])
+    files = input_files(cfg)
+    assert len(files) == 2
+    texts = []
+    for f in files:
+        stats = ReadStats()
+        texts += [t for b in read(f, cfg, "hf", stats) for t in b.column("text").to_pylist()]
+    assert texts == [d["text"] for d in docs]
