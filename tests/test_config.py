@@ -89,3 +89,15 @@ def test_stages_split_around_global_steps(sample, pipeline):
     plan = load_plan(str(path))
     assert [len(s.steps) for s in plan.stages] == [1, 1]
     assert plan.stages[0].barrier.cls.name == "dedup.exact"
+
+
+def test_every_step_resolves_from_its_name_alone():
+    import subprocess
+    import sys
+
+    from curate.engine.step import PACKAGES, all_steps
+
+    names = [n for n in all_steps() if n.partition(".")[0] in PACKAGES]
+    assert "filter.gopher.quality" in names
+    code = "from curate.engine.step import get_step; import sys; [get_step(n) for n in sys.argv[1:]]"
+    subprocess.run([sys.executable, "-c", code, *names], check=True)

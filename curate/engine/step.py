@@ -10,7 +10,9 @@ bookkeeping (counting, timing, sampling rejects, writing). Three kinds:
   it rejects at the start of the next stage.
 
 A step's YAML name is its module path: `filter.length` lives in
-`curate/filters/length.py`, `dedup.exact` in `curate/dedup/exact.py`.
+`curate/filters/length.py`, `dedup.exact` in `curate/dedup/exact.py`; a module
+holding a family of steps names them one level down (`filter.gopher.quality`
+in `curate/filters/gopher.py`).
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def register(name: str):
 def get_step(name: str) -> type[Step]:
     """The class registered as `name`, importing its module on first use."""
     if name not in _REGISTRY:
-        prefix, _, module = name.partition(".")
+        prefix, _, rest = name.partition(".")
+        module = rest.partition(".")[0]
         package = PACKAGES.get(prefix)
         if package and module:
             try:

@@ -55,22 +55,27 @@ class DatatroveFilter(Filter):
         self.default_reason = self.params.name
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
-        from datatrove.data import Document
-
         texts = batch.column("text").to_pylist()
         ids = batch.column("id").to_pylist()
         urls = batch.column("url").to_pylist()
         keep = np.ones(len(texts), dtype=bool)
         reasons = np.full(len(texts), None, dtype=object)
         for i, (text, ident, url) in enumerate(zip(texts, ids, urls)):
-            doc = Document(text=text, id=ident, metadata={"url": url} if url else {})
-            try:
-                result = self.filter.filter(doc)
-            except Exception as err:  # a datatrove filter failing on one document must not stop the run
-                log.warning("%s raised %s on document %s", self.params.name, type(err).__name__, ident)
-                result = (False, f"error:{type(err).__name__}")
-            ok, reason = result if isinstance(result, tuple) else (result, None)
+            ok, reason = apply_filter(self.filter, text, ident, url)
             if not ok:
-                keep[i] = False
-                reasons[i] = reason or self.default_reason
+                keep[i], reasons[i] = False, reason or self.default_reason
         return FilterResult(keep, reasons)
+
+
+def apply_filter(dt_filter, text: str, ident: str, url: str | None = None) -> tuple[bool, str | None]:
+    """One document through a datatrove filter: (keep, reason). A filter that raises drops the
+    document with the reason `error:<ExceptionName>`, logged, instead of stopping the run."""
+    from datatrove.data import Document
+
+    doc = Document(text=text, id=ident, metadata={"url": url} if url else {})
+    try:
+        result = dt_filter.filter(doc)
+    except Exception as err:  # noqa: BLE001 - any failure on one document is counted, not fatal
+        log.warning("%s raised %s on document %s", type(dt_filter).__name__, type(err).__name__, ident)
+        return False, f"error:{type(err).__name__}"
+    return result if isinstance(result, tuple) else (result, None)

@@ -1,0 +1,266 @@
+"""filter.gopher.quality and filter.gopher.repetition: Gopher's heuristics (Rae et al. 2021, table A1),
+with datatrove's parameters and decisions, several times faster.
+
+datatrove splits words with spaCy, which dominates its cost. Here words come
+from `words.WordSplitter` (spaCy's own rules, run with a per-chunk cache) and
+the n-gram statistics from integer word ids with numpy. The splitter matches
+spaCy's tokens on all but a handful of odd strings, so as a safety net every
+document whose statistics land within `exact_margin` (relative) of a
+threshold is decided by datatrove's own filter: the fast path decides only
+the documents that are clearly in or out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from curate.engine.step import Filter, FilterResult, Params, register
+from curate.filters.datatrove import apply_filter
+from curate.filters.words import CACHE_LIMIT, splitter
+
+PARAGRAPHS = re.compile(r"\n{2,}")
+LINES = re.compile(r"\n+")
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+
+
+def _punctuation() -> str:
+    from datatrove.utils.text import PUNCTUATION_SET
+
+    return "".join(sorted(PUNCTUATION_SET))
+
+
+def near(value: float, threshold: float | None, margin: float) -> bool:
+    return threshold is not None and bool(threshold) and abs(value - threshold) <= margin * abs(threshold)
+
+
+class GopherQualityParams(Params):
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100000
+    min_avg_word_length: int | None = 3
+    max_avg_word_length: int | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: list[str] | None = None
+    language: str = "en"
+    exact_margin: float = Field(0.01, ge=0)  # decide with datatrove when a statistic is this close to its threshold
+
+
+@register("filter.gopher.quality")
+class GopherQuality(Filter):
+    """Gopher quality rules (word counts and lengths, symbols, bullets, ellipses, alphabetic words, stop words)."""
+
+    Params = GopherQualityParams
+
+    def setup(self) -> None:
+        from datatrove.pipeline.filters import GopherQualityFilter
+
+        p = self.params.model_dump(exclude={"exact_margin"})
+        self.exact = GopherQualityFilter(**p)
+        self.stop_words = set(STOP_WORDS if self.params.stop_words is None else self.params.stop_words)
+        self.punct = _punctuation()
+        self.words = splitter(self.params.language).words
+        self.info: dict[str, tuple[bool, bool, int]] = {}
+
+    def keep(self, batch: pa.RecordBatch) -> FilterResult:
+        return _decide_all(self, batch)
+
+    def fast(self, text: str) -> tuple[bool | tuple[bool, str], bool]:
+        """(datatrove-style result, whether any statistic was near its threshold)."""
+        p, m = self.params, self.params.exact_margin
+        words = self.words(text)
+        n_words = len(words)
+        if not n_words:
+            return True, True  # datatrove's own answer (and error) for a document without words
+        counts = Counter(words)
+        info = [(self._word_info(w), c) for w, c in counts.items()]
+        n = sum(c for (non_symbol, _, _), c in info if non_symbol)
+        chars = sum(length * c for (non_symbol, _, length), c in info if non_symbol)
+        if near(n, p.min_doc_words, m) or near(n, p.max_doc_words, m):
+            return True, True
+        if p.min_doc_words and n < p.min_doc_words:
+            return (False, "gopher_short_doc"), False
+        if p.max_doc_words and n > p.max_doc_words:
+            return (False, "gopher_long_doc"), False
+        avg = chars / n if n else float("nan")
+        checks = [
+            (avg, p.min_avg_word_length, avg < (p.min_avg_word_length or 0), "gopher_below_avg_threshold"),
+            (avg, p.max_avg_word_length, avg > (p.max_avg_word_length or 0), "gopher_above_avg_threshold"),
+        ]
+        if p.max_symbol_word_ratio:
+            hashes = text.count("#") / n_words
+            ellipsis = (text.count("...") + text.count("…")) / n_words
+            checks += [(hashes, p.max_symbol_word_ratio, hashes > p.max_symbol_word_ratio, "gopher_too_many_hashes"),
+                       (ellipsis, p.max_symbol_word_ratio, ellipsis > p.max_symbol_word_ratio,
+                        "gopher_too_many_ellipsis")]
+        lines = text.splitlines()
+        if lines:
+            bullets = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
+            end_ellipsis = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
+            checks += [
+                (bullets, p.max_bullet_lines_ratio, bullets > (p.max_bullet_lines_ratio or 1), "gopher_too_many_bullets"),
+                (end_ellipsis, p.max_ellipsis_lines_ratio, end_ellipsis > (p.max_ellipsis_lines_ratio or 1),
+                 "gopher_too_many_end_ellipsis"),
+            ]
+        if p.max_non_alpha_words_ratio:
+            alpha = sum(c for (_, has_alpha, _), c in info if has_alpha) / n_words
+            checks.append((alpha, p.max_non_alpha_words_ratio, alpha < p.max_non_alpha_words_ratio,
+                           "gopher_below_alpha_threshold"))
+        if p.min_stop_words:
+            stops = len(self.stop_words.intersection(counts))
+            checks.append((stops, p.min_stop_words, stops < p.min_stop_words, "gopher_enough_stop_words"))
+        for value, threshold, fails, reason in checks:
+            if threshold and near(value, threshold, m):
+                return True, True
+            if threshold and fails:
+                return (False, reason), False
+        return True, False
+
+    def _word_info(self, word: str) -> tuple[bool, bool, int]:
+        """(has a non-punctuation character, has a letter, length), cached per distinct word."""
+        info = self.info.get(word)
+        if info is None:
+            if len(self.info) > CACHE_LIMIT:
+                self.info.clear()
+            info = self.info[word] = (bool(word.strip(self.punct)), any(c.isalpha() for c in word), len(word))
+        return info
+
+
+class GopherRepetitionParams(Params):
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_n_grams: list[tuple[int, float]] = [(2, 0.2), (3, 0.18), (4, 0.16)]
+    dup_n_grams: list[tuple[int, float]] = [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)]
+    language: str = "en"
+    exact_margin: float = Field(0.01, ge=0)
+
+
+@register("filter.gopher.repetition")
+class GopherRepetition(Filter):
+    """Gopher repetition rules: duplicate lines and paragraphs, top and duplicated word n-grams."""
+
+    Params = GopherRepetitionParams
+
+    def setup(self) -> None:
+        from datatrove.pipeline.filters import GopherRepetitionFilter
+
+        p = self.params.model_dump(exclude={"exact_margin"})
+        p["top_n_grams"] = tuple(map(tuple, p["top_n_grams"]))
+        p["dup_n_grams"] = tuple(map(tuple, p["dup_n_grams"]))
+        self.exact = GopherRepetitionFilter(**p)
+        self.words = splitter(self.params.language).words
+
+    def keep(self, batch: pa.RecordBatch) -> FilterResult:
+        return _decide_all(self, batch)
+
+    def fast(self, text: str) -> tuple[bool | tuple[bool, str], bool]:
+        p, m = self.params, self.params.exact_margin
+        if not text:
+            return (False, "empty"), False
+        size = len(text)
+        checks = []
+        paragraphs = PARAGRAPHS.split(text.strip())
+        dups, chars = _duplicates(paragraphs)
+        checks += [(dups / len(paragraphs), p.dup_para_frac, "dup_para_frac"),
+                   (chars / size, p.dup_para_char_frac, "dup_para_char_frac")]
+        lines = LINES.split(text)
+        dups, chars = _duplicates(lines)
+        checks += [(dups / len(lines), p.dup_line_frac, "dup_line_frac"),
+                   (chars / size, p.dup_line_char_frac, "dup_line_char_frac")]
+        for value, threshold, reason in checks:  # exact statistics: no margin needed
+            if threshold and value > threshold:
+                return (False, reason), False
+        words = self.words(text)
+        ids = _word_ids(words)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        for n, frac in p.top_n_grams:
+            if len(words) < n:
+                continue
+            value = _top_ngram_chars(ids, lengths, n) / size
+            if near(value, frac, m):
+                return True, True
+            if value > frac:
+                return (False, f"top_{n}_gram"), False
+        for n, frac in p.dup_n_grams:
+            value = _dup_ngram_chars(ids, lengths, n) / size
+            if near(value, frac, m):
+                return True, True
+            if value > frac:
+                return (False, f"duplicated_{n}_n_grams"), False
+        return True, False
+
+
+def _duplicates(items: list[str]) -> tuple[int, int]:
+    seen, dups, chars = set(), 0, 0
+    for x in items:
+        if x in seen:
+            dups += 1
+            chars += len(x)
+        else:
+            seen.add(x)
+    return dups, chars
+
+
+def _word_ids(words: list[str]) -> np.ndarray:
+    vocab: dict[str, int] = {}
+    return np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
+
+
+def _ngram_keys(ids: np.ndarray, n: int) -> np.ndarray:
+    """One 64-bit key per word n-gram (a polynomial hash of word ids)."""
+    keys = np.zeros(len(ids) - n + 1, dtype=np.uint64)
+    for i in range(n):
+        keys = keys * np.uint64(1_000_003) + ids[i: len(ids) - n + 1 + i].astype(np.uint64)
+    return keys
+
+
+def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
+    """Characters covered by the most frequent n-gram, counted as datatrove does (joined with spaces)."""
+    keys = _ngram_keys(ids, n)
+    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    best = np.flatnonzero(counts == counts.max())
+    start = first[best].min()  # Counter.most_common keeps first-seen order among ties
+    count = counts[np.searchsorted(uniq, keys[start])]
+    return int((lengths[start:start + n].sum() + n - 1) * count)
+
+
+def _dup_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
+    """Characters in repeated n-grams, skipping past each repeat (datatrove's find_all_duplicate)."""
+    if len(ids) < n:
+        return 0
+    keys = _ngram_keys(ids, n).tolist()
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    unique, repeated, idx, last = set(), 0, 0, len(keys)
+    while idx < last:
+        key = keys[idx]
+        if key in unique:
+            repeated += int(starts[idx + n] - starts[idx])
+            idx += n
+        else:
+            unique.add(key)
+            idx += 1
+    return repeated
+
+
+def _decide_all(step, batch: pa.RecordBatch) -> FilterResult:
+    """Fast path per document; datatrove's exact filter for the ones near a threshold."""
+    texts = batch.column("text").to_pylist()
+    ids = batch.column("id").to_pylist()
+    keep = np.ones(len(texts), dtype=bool)
+    reasons = np.full(len(texts), None, dtype=object)
+    for i, text in enumerate(texts):
+        result, borderline = step.fast(text)
+        ok, reason = apply_filter(step.exact, text, ids[i]) if borderline else (
+            result if isinstance(result, tuple) else (result, None))
+        if not ok:
+            keep[i], reasons[i] = False, reason
+    return FilterResult(keep, reasons)

@@ -1,0 +1,127 @@
+"""Steps on real text: each decides what it should, and the native Gopher filters agree with datatrove."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from datatrove.data import Document
+from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+from datatrove.utils.text import split_into_words
+
+from curate.dedup.exact import ExactDedup, ExactParams
+from curate.engine.schema import CORE_SCHEMA
+from curate.filters.datatrove import DatatroveFilter, DatatroveParams
+from curate.filters.gopher import GopherQuality, GopherQualityParams, GopherRepetition, GopherRepetitionParams
+from curate.filters.length import LengthFilter, LengthParams
+from curate.filters.words import WordSplitter
+from curate.normalize.unicode import UnicodeNormalize, UnicodeParams
+from tests.conftest import SAMPLE
+
+
+@lru_cache(maxsize=1)
+def sample_texts() -> list[str]:
+    """Up to 120 documents of each sample source, cut to 20k characters to keep datatrove's side quick."""
+    texts = []
+    for f in sorted(SAMPLE.glob("*.jsonl.gz")):
+        with gzip.open(f, "rt") as fh:
+            texts += [json.loads(line)["text"][:20_000] for line, _ in zip(fh, range(120))]
+    return texts
+
+
+@lru_cache(maxsize=4)
+def datatrove_decisions(name: str) -> list:
+    reference = {"quality": GopherQualityFilter(), "repetition": GopherRepetitionFilter()}[name]
+    return [reference.filter(Document(text=t, id=str(i))) for i, t in enumerate(sample_texts())]
+
+
+def batch_of(texts: list[str]) -> pa.RecordBatch:
+    n = len(texts)
+    return pa.RecordBatch.from_pydict({"id": [str(i) for i in range(n)], "text": texts, "source": ["s"] * n,
+                                       "url": [None] * n, "origin": [None] * n}, schema=CORE_SCHEMA)
+
+
+def built(cls, params):
+    step = cls(params)
+    step.setup()
+    return step
+
+
+def test_word_splitter_matches_spacy_on_real_text():
+    splitter = WordSplitter("en")
+    texts = sample_texts()
+    same = sum(splitter.words(t) == split_into_words(t + " ") for t in texts)
+    assert same / len(texts) >= 0.99
+
+
+@pytest.mark.parametrize("native_cls,params,reference", [
+    (GopherQuality, GopherQualityParams(), "quality"),
+    (GopherQuality, GopherQualityParams(exact_margin=0), "quality"),
+    (GopherRepetition, GopherRepetitionParams(), "repetition"),
+    (GopherRepetition, GopherRepetitionParams(exact_margin=0), "repetition"),
+])
+def test_native_gopher_decides_like_datatrove(native_cls, params, reference):
+    texts = sample_texts()
+    result = built(native_cls, params).keep(batch_of(texts))
+    expected = datatrove_decisions(reference)
+    expected_keep = np.array([e if isinstance(e, bool) else e[0] for e in expected])
+    assert (result.keep == expected_keep).mean() >= 0.999
+    assert 0 < result.keep.sum() < len(texts)  # the sample has both kinds
+    for got, exp, kept in zip(result.reasons, expected, result.keep):
+        if not kept and isinstance(exp, tuple):
+            assert got == exp[1]
+
+
+def test_datatrove_adapter_is_datatrove():
+    texts = sample_texts()[:200]
+    step = built(DatatroveFilter, DatatroveParams(name="C4QualityFilter", params={"filter_no_terminal_punct": False}))
+    result = step.keep(batch_of(texts))
+    from datatrove.pipeline.filters import C4QualityFilter
+
+    ref = C4QualityFilter(filter_no_terminal_punct=False)
+    expected = [ref.filter(Document(text=t, id=str(i))) for i, t in enumerate(texts)]
+    assert result.keep.tolist() == [e if isinstance(e, bool) else e[0] for e in expected]
+
+
+def test_datatrove_adapter_rejects_unknown_filters_and_params():
+    with pytest.raises(ValueError, match="no filter 'NopeFilter'"):
+        DatatroveFilter.check(DatatroveParams(name="NopeFilter"))
+    with pytest.raises(ValueError, match="GopherQualityFilter"):
+        DatatroveFilter.check(DatatroveParams(name="GopherQualityFilter", params={"min_words": 3}))
+
+
+def test_length_filter_reasons():
+    texts = ["one two three", "word " * 60, "word " * 40 + "x" * 5000]
+    step = built(LengthFilter, LengthParams(min_words=5, max_words=50, max_chars=1000))
+    result = step.keep(batch_of(texts))
+    assert result.keep.tolist() == [False, False, False]
+    assert result.reasons.tolist() == ["too_few_words", "too_many_words", "too_many_chars"]
+    with pytest.raises(ValueError, match="larger than"):
+        LengthFilter.check(LengthParams(min_words=9, max_words=2))
+
+
+def test_normalize_keeps_indentation_and_fixes_the_rest():
+    code = [t for t in sample_texts() if t.startswith(('"""', "#", "import", "r\"\"\""))][0]
+    step = built(UnicodeNormalize, UnicodeParams())
+    out = step.process(batch_of([code, "Cafe\u0301\u00a0bar\r\nx \t\n\n\n\n\ny\x00"]))
+    texts = out.column("text").to_pylist()
+    assert "\n    " in texts[0]  # indentation survives
+    assert texts[1] == "Caf\u00e9 bar\nx\n\ny"
+
+
+def test_exact_dedup_keeps_first_copy_across_tasks():
+    texts = sample_texts()[:50]
+    step = built(ExactDedup, ExactParams())
+    first = step.keys(batch_of(texts))
+    second = step.keys(batch_of([texts[3].upper().replace(" ", "  "), "something else entirely", texts[7]]))
+    results = list(step.decide([first, second]))
+    assert results[0].keep.all()
+    assert results[1].keep.tolist() == [False, True, False]
+    assert results[1].reasons[0] == "exact_duplicate"
+    raw = built(ExactDedup, ExactParams(normalize=False))
+    results = list(raw.decide([raw.keys(batch_of(texts)), raw.keys(batch_of([texts[3].upper(), texts[7]]))]))
+    assert results[1].keep.tolist() == [True, False]
