@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from rich.console import Console
@@ -67,7 +68,12 @@ def cmd_run(args) -> int:
 
     logging.getLogger("gristmill").setLevel(logging.INFO)
     plan = load_plan(args.pipeline, args.overrides)
-    manifest = run(plan, overwrite=args.overwrite)
+    try:
+        manifest = run(plan, overwrite=args.overwrite)
+    except BrokenProcessPool:
+        console.print("[red]error[/red] a worker process died (killed, or out of memory); finished tasks are "
+                      f"kept: rerun `gristmill run {args.pipeline}` to finish the rest", highlight=False)
+        return 1
     _print_summary(manifest)
     return 0
 
@@ -77,10 +83,10 @@ def _print_summary(manifest: dict) -> None:
     for col in ("step", "docs in", "docs out", "MB out", "removed", "s"):
         table.add_column(col, justify="left" if col in ("step", "removed") else "right")
     read = manifest["read"]
-    problems = ", ".join(f"{k} {v}" for k, v in read["problems"].items())
+    problems = "\n".join(f"{v:,} {k}" for k, v in read["problems"].items())
     table.add_row("read", "", f"{read['docs']:,}", f"{read['bytes'] / 1e6:.2f}", problems, "")
     for s in manifest["steps"]:
-        removed = ", ".join(f"{k} {v}" for k, v in s["removed"].items())
+        removed = "\n".join(f"{v:,} {k}" for k, v in sorted(s["removed"].items(), key=lambda kv: -kv[1]))
         table.add_row(s["step"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['bytes_out'] / 1e6:.2f}",
                       removed, f"{s['seconds']:.2f}")
     console.print(table)

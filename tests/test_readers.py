@@ -124,3 +124,19 @@ def test_saved_hf_dataset(tmp_path):
         stats = ReadStats()
         texts += [t for b in read(f, cfg, "hf", stats) for t in b.column("text").to_pylist()]
     assert texts == [d["text"] for d in docs]
+
+
+def test_parquet_rows_without_ids_or_sources_get_defaults(tmp_path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"id": ["a", None, "c"], "text": ["x y", "y z", "z w"], "src": ["web", None, "books"]}), path)
+    table, _ = read_all(path, reader="parquet", source_field="src")
+    ids = table.column("id").to_pylist()
+    assert ids[0] == "a" and ids[2] == "c" and len(ids[1]) == 32
+    assert table.column("source").to_pylist() == ["web", "test/src", "books"]
+
+
+def test_keep_columns_cannot_shadow_document_columns():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="document columns already"):
+        InputConfig(reader="jsonl", paths=["x"], keep_columns=["url", "lang"])

@@ -135,3 +135,24 @@ def test_kill_9_then_rerun_gives_identical_output(tmp_path, sample, pipeline, vi
     assert shard_bytes(out) == shard_bytes(reference)
     log = (out / "run.log").read_text()
     assert f"{done_before} of 20 tasks already done" in log
+
+
+def test_user_ids_and_columns_survive_a_parquet_run(tmp_path, pipeline):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.test_steps import sample_texts
+
+    texts = sample_texts()
+    inp = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"doc": [f"user-{i}" for i in range(len(texts))], "text": texts,
+                             "lang": ["en"] * len(texts)}), inp)
+    out = tmp_path / "out"
+    path = pipeline({"input": {"reader": "parquet", "paths": [str(inp)], "id_field": "doc", "source": "mine",
+                               "keep_columns": ["lang"]},
+                     "steps": [{"filter.length": {"min_words": 100}}], "output": {"path": str(out)}})
+    assert main(["run", str(path)]) == 0
+    kept = pl.read_parquet(sorted(out.glob("part-*.parquet")))
+    assert 0 < kept.height < len(texts)
+    assert kept["id"].str.starts_with("user-").all() and (kept["lang"] == "en").all()
+    assert (kept["source"] == "mine").all()

@@ -121,6 +121,14 @@ class InputConfig(Strict):
     def _one_path(cls, v):
         return [v] if isinstance(v, str) else v
 
+    @field_validator("keep_columns")
+    @classmethod
+    def _not_core(cls, v):
+        clash = [c for c in v if c in ("id", "text", "source", "url", "origin")]
+        if clash:
+            raise ValueError(f"{', '.join(clash)} are document columns already; keep_columns is for other input columns")
+        return v
+
 
 class OutputConfig(Strict):
     path: str

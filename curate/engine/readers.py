@@ -159,7 +159,7 @@ def _read_jsonl(path: str, cfg: InputConfig, default_source: str, stats: ReadSta
                 rows["text"].append(text)
                 ident = obj.get(cfg.id_field)
                 rows["id"].append(str(ident) if ident is not None else doc_id(path, line_no))
-                rows["source"].append(_str(obj.get(cfg.source_field)) if cfg.source_field else default_source)
+                rows["source"].append((_str(obj.get(cfg.source_field)) if cfg.source_field else None) or default_source)
                 rows["url"].append(_str(obj.get(cfg.url_field)))
                 rows["origin"].append({"file": path, "row": line_no, "offset": start,
                                        "record_id": None, "date": None})
@@ -218,14 +218,12 @@ def _to_core(batch: pa.RecordBatch, path: str, row0: int, cfg: InputConfig, defa
     text = batch.column(cfg.text_field)
     if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
         raise ConfigError([f"input: {path}: column {cfg.text_field!r} is {text.type}, not a string"])
-    if cfg.id_field in names:
-        ids = pc.cast(batch.column(cfg.id_field), pa.string())
-    else:
-        ids = pa.array([doc_id(path, int(r)) for r in rows], pa.string())
-    if cfg.source_field:
-        source = pc.cast(batch.column(cfg.source_field), pa.string())
-    else:
-        source = pa.repeat(pa.scalar(default_source, pa.string()), n)
+    ids = pc.cast(batch.column(cfg.id_field), pa.string()) if cfg.id_field in names else pa.nulls(n, pa.string())
+    if ids.null_count:  # rows without a user id get one derived from where they were read
+        ids = pc.coalesce(ids, pa.array([doc_id(path, int(r)) for r in rows], pa.string()))
+    source = pa.repeat(pa.scalar(default_source, pa.string()), n)
+    if cfg.source_field and cfg.source_field in names:
+        source = pc.coalesce(pc.cast(batch.column(cfg.source_field), pa.string()), source)
     url = pc.cast(batch.column(cfg.url_field), pa.string()) if cfg.url_field in names else pa.nulls(n, pa.string())
     origin = pa.StructArray.from_arrays(
         [pa.repeat(pa.scalar(path, pa.string()), n), pa.array(rows), pa.nulls(n, pa.int64()),
