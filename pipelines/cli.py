@@ -83,7 +83,7 @@ def _print_summary(manifest: dict) -> None:
     for col in ("step", "docs in", "docs out", "MB out", "removed", "s"):
         table.add_column(col, justify="left" if col in ("step", "removed") else "right")
     read = manifest["read"]
-    problems = "\n".join(f"{v:,} {k}" for k, v in read["problems"].items())
+    problems = "\n".join(f"{v:,} {k}" for k, v in read["skipped"].items())
     table.add_row("read", "", f"{read['docs']:,}", f"{read['bytes'] / 1e6:.2f}", problems, "")
     for s in manifest["steps"]:
         removed = "\n".join(f"{v:,} {k}" for k, v in sorted(s["removed"].items(), key=lambda kv: -kv[1]))

@@ -41,7 +41,7 @@ def test_jsonl_plain_gzip_zstd(tmp_path, suffix):
     table, stats = read_all(path, reader="jsonl", batch_size=7)
     assert table.column("text").to_pylist() == [d["text"] for d in docs]
     assert table.column("source").to_pylist() == ["test/src"] * len(docs)
-    assert stats.docs == len(docs) and not stats.problems
+    assert stats.docs == len(docs) and not stats.skipped
     # derived ids are stable and unique
     ids = table.column("id").to_pylist()
     assert len(set(ids)) == len(ids) and ids == read_all(path, reader="jsonl")[0].column("id").to_pylist()
@@ -60,7 +60,7 @@ def test_jsonl_bad_lines_are_counted_with_file_and_line(tmp_path, caplog):
     path.write_bytes(b"\n".join(lines) + b"\n\n")
     with caplog.at_level(logging.WARNING, logger="gristmill"):
         table, stats = read_all(path, reader="jsonl")
-    assert stats.problems == {"malformed_json": 2, "missing_text": 1, "invalid_utf8_replaced": 1}
+    assert stats.skipped == {"malformed_json": 2, "missing_text": 1, "invalid_utf8_replaced": 1}
     assert table.num_rows == 3 and "th\ufffd" in table.column("text")[1].as_py()
     assert f"{path}:2: malformed_json" in caplog.text and f"{path}:3: missing_text" in caplog.text
 
@@ -72,7 +72,7 @@ def test_truncated_gzip_keeps_documents_before_the_damage(tmp_path, caplog):
     path.write_bytes(blob[: len(blob) // 2])
     with caplog.at_level(logging.WARNING, logger="gristmill"):
         table, stats = read_all(path, reader="jsonl")
-    assert stats.problems["corrupt_file"] == 1
+    assert stats.skipped["corrupt_file"] == 1
     assert 0 < table.num_rows < len(docs)
     assert table.column("text").to_pylist() == [d["text"] for d in docs[: table.num_rows]]
     assert "corrupt_file" in caplog.text and str(path) in caplog.text
@@ -82,7 +82,7 @@ def test_not_gzip_at_all_is_counted(tmp_path):
     path = tmp_path / "fake.jsonl.gz"
     path.write_bytes(jsonl_bytes(real_docs(3)))
     table, stats = read_all(path, reader="jsonl")
-    assert table is None and stats.problems == {"corrupt_file": 1}
+    assert table is None and stats.skipped == {"corrupt_file": 1}
 
 
 def test_parquet_keeps_user_ids_and_columns(tmp_path):
@@ -107,7 +107,7 @@ def test_parquet_null_text_counted(tmp_path):
     path = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"text": ["a real sentence", None, "another"]}), path)
     table, stats = read_all(path, reader="parquet")
-    assert table.num_rows == 2 and stats.problems == {"missing_text": 1}
+    assert table.num_rows == 2 and stats.skipped == {"missing_text": 1}
 
 
 def test_saved_hf_dataset(tmp_path):

@@ -106,7 +106,7 @@ class Strict(BaseModel):
 
 
 class InputConfig(Strict):
-    reader: Literal["jsonl", "parquet", "hf_disk"]
+    reader: Literal["jsonl", "parquet", "hf_disk", "warc"]
     paths: list[str] = Field(min_length=1)
     source: str | None = None  # the source name for every document
     source_field: str | None = None  # or: the input column holding it

@@ -15,8 +15,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from .config import ConfigError, Located, PipelineConfig, apply_overrides, load_yaml, parse
-from .readers import input_files
-from .schema import CORE
+from .readers import input_files, reader_columns
 from .step import GlobalStep, Params, Step, all_steps, get_step
 
 
@@ -110,8 +109,7 @@ def _resolve_steps(doc: Located, config: PipelineConfig, errors: list[str]) -> l
 def _check_columns(doc: Located, config: PipelineConfig, planned: list[PlannedStep],
                    errors: list[str]) -> dict[str, pa.DataType | None]:
     """Walk the steps in order: every column a step needs must exist, with the right type."""
-    available: dict[str, pa.DataType | None] = dict(CORE)
-    available.update({c: None for c in config.input.keep_columns})
+    available = reader_columns(config.input)
     for step in planned:
         instance_needs = step.cls.needs
         for col, dtype in instance_needs.items():
@@ -122,6 +120,8 @@ def _check_columns(doc: Located, config: PipelineConfig, planned: list[PlannedSt
             elif dtype is not None and available[col] is not None and available[col] != dtype:
                 errors.append(doc.error(where, f"needs column {col!r} as {dtype}, but it is {available[col]}"))
         available.update(step.cls.adds)
+        for col in step.cls.removes:
+            available.pop(col, None)
     return available
 
 

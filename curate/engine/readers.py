@@ -31,6 +31,7 @@ from .schema import CORE, ORIGIN, doc_id
 log = logging.getLogger("gristmill")
 
 GLOB_CHARS = set("*?[")
+WARC_COLUMNS = {"html": pa.large_binary(), "content_type": pa.string()}
 
 
 def input_files(cfg: InputConfig) -> list[str]:
@@ -84,26 +85,49 @@ def _check_parquet_columns(files: list[str], cfg: InputConfig) -> None:
 
 
 class ReadStats:
-    """What a reader saw: documents produced and problems counted by kind."""
+    """What a reader saw: documents produced, and what it did not turn into documents, by reason."""
 
     def __init__(self):
         self.docs = 0
         self.bytes = 0
-        self.problems: Counter = Counter()
+        self.skipped: Counter = Counter()
 
     def problem(self, kind: str, where: str, detail: str = "") -> None:
-        self.problems[kind] += 1
+        """Damage or bad input: counted and logged with its place."""
+        self.skipped[kind] += 1
         log.warning("%s: %s%s", where, kind, f" ({detail})" if detail else "")
 
+    def skip(self, kind: str) -> None:
+        """An expected skip (a WARC request record, a 404 page): counted only."""
+        self.skipped[kind] += 1
+
     def as_dict(self) -> dict:
-        return {"docs": self.docs, "bytes": self.bytes, "problems": dict(sorted(self.problems.items()))}
+        return {"docs": self.docs, "bytes": self.bytes, "skipped": dict(sorted(self.skipped.items()))}
+
+
+def reader_columns(cfg: InputConfig) -> dict[str, pa.DataType | None]:
+    """The columns steps can use right after reading (None: the input decides the type).
+    A WARC reader's `text` is empty until `extract.html` fills it, so it is not offered."""
+    columns: dict[str, pa.DataType | None] = dict(CORE)
+    if cfg.reader == "warc":
+        del columns["text"]
+        columns.update(WARC_COLUMNS)
+    columns.update({c: None for c in cfg.keep_columns})
+    return columns
 
 
 def read(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
-    readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "hf_disk": _read_arrow_stream}
-    for batch in readers[cfg.reader](path, cfg, default_source, stats):
+    if cfg.reader == "warc":
+        from curate.extract.warc import read_warc
+
+        batches = read_warc(path, cfg, default_source, stats)
+    else:
+        batches = {"jsonl": _read_jsonl, "parquet": _read_parquet, "hf_disk": _read_arrow_stream}[cfg.reader](
+            path, cfg, default_source, stats)
+    for batch in batches:
         stats.docs += batch.num_rows
-        stats.bytes += pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0
+        payload = batch.column("html") if "html" in batch.schema.names else batch.column("text")
+        stats.bytes += pc.sum(pc.binary_length(payload)).as_py() or 0
         yield batch
 
 
@@ -238,6 +262,6 @@ def _to_core(batch: pa.RecordBatch, path: str, row0: int, cfg: InputConfig, defa
     if missing:
         for r in rows[np.asarray(pc.is_null(text))][:10]:
             stats.problem("missing_text", f"{path}:{r}", "null text")
-        stats.problems["missing_text"] += max(0, missing - 10)
+        stats.skipped["missing_text"] += max(0, missing - 10)
         out = out.filter(pc.is_valid(text))
     yield out

@@ -114,15 +114,15 @@ def _manifest(plan: Plan, layout: Layout, config_hash: str, markers: list[list[d
     for stage in plan.stages:
         for s in stage.steps + ([stage.barrier] if stage.barrier else []):
             steps[s.label] = StepStats()
-    read = {"docs": 0, "bytes": 0, "problems": {}}
+    read = {"docs": 0, "bytes": 0, "skipped": {}}
     inputs, shards = [], []
     for stage_markers in markers:
         for m in stage_markers:
             inputs += m["inputs"]
             for k in ("docs", "bytes"):
                 read[k] += m["read"][k]
-            for kind, count in m["read"]["problems"].items():
-                read["problems"][kind] = read["problems"].get(kind, 0) + count
+            for kind, count in m["read"]["skipped"].items():
+                read["skipped"][kind] = read["skipped"].get(kind, 0) + count
             for label, st in m["steps"].items():
                 steps[label].merge(st)
     for stage in range(1, len(plan.stages)):

@@ -4,7 +4,8 @@ A step owns one decision over a `pyarrow.RecordBatch`; the engine owns the
 bookkeeping (counting, timing, sampling rejects, writing). Three kinds:
 
 - `Step`: returns the batch with columns changed or added (same rows).
-- `Filter`: returns a keep-mask and, for dropped rows, a reason.
+- `Filter`: returns a keep-mask and, for dropped rows, a reason (and, where it
+  also rewrites columns, as `extract.html` does, the rewritten batch).
 - `GlobalStep`: needs the whole corpus (dedup). It emits per-row keys during
   one stage; the engine gathers them, calls `decide` once, and drops the rows
   it rejects at the start of the next stage.
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 # The first part of a step name -> the package that holds it.
 PACKAGES = {
+    "extract": "curate.extract",
     "normalize": "curate.normalize",
     "filter": "curate.filters",
     "dedup": "curate.dedup",
@@ -47,6 +49,7 @@ class Params(BaseModel):
 class FilterResult:
     keep: np.ndarray  # bool, one per row
     reasons: np.ndarray  # object (str or None), one per row; read only where keep is False
+    batch: pa.RecordBatch | None = None  # the same rows with columns rewritten, where the filter does that
 
 
 class Step:
@@ -56,6 +59,7 @@ class Step:
     Params: ClassVar[type[Params]] = Params
     needs: ClassVar[dict[str, pa.DataType]] = {"text": pa.large_string()}
     adds: ClassVar[dict[str, pa.DataType]] = {}
+    removes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Params):
         self.params = params

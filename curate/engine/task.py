@@ -83,6 +83,8 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
             st.bytes_in += text_bytes(batch)
             if isinstance(step, Filter):
                 result = step.keep(batch)
+                if result.batch is not None:
+                    batch = result.batch
                 dropped = ~result.keep
                 if dropped.any():
                     st.count_removed(result.reasons[dropped])

@@ -1,0 +1,1 @@
+"""Extraction: WARC/WET records to documents, HTML to main text."""
