@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/gristmill run pipelines/quickstart.yaml
 	$(BIN)/gristmill inspect out/quickstart
+	$(BIN)/gristmill run pipelines/commoncrawl.yaml
+	$(BIN)/gristmill inspect out/commoncrawl
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -29,6 +31,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_gopher.py
+	$(BIN)/python benchmarks/commoncrawl.py
 
 clean:
 	rm -rf out build *.egg-info

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 ORTH = 65  # spacy.attrs.ORTH
 CACHE_LIMIT = 200_000
+SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
 
 
 class WordSplitter:
@@ -20,13 +21,21 @@ class WordSplitter:
         import spacy
 
         tokenizer = spacy.blank(language).tokenizer
-        self.prefix = tokenizer.prefix_search
-        self.suffix = tokenizer.suffix_search
+        # spaCy searches for prefixes and suffixes with `re.search` over the whole chunk, which tries every
+        # alternative at every position. Every prefix alternative is anchored at ^, so `match` is the same
+        # answer; every suffix alternative is anchored at $, so only the chunk's end needs searching.
+        prefixes = tokenizer.prefix_search.__self__
+        assert all(alt.startswith("^") for alt in prefixes.pattern.split("|")), "prefix rules not ^-anchored"
+        self.prefix = prefixes.match
+        self._suffix = tokenizer.suffix_search
         self.infixes = tokenizer.infix_finditer
         self.token_match = tokenizer.token_match
         self.url_match = tokenizer.url_match
         self.specials = {k: [t[ORTH] for t in v] for k, v in tokenizer.rules.items()}
         self.cache: dict[str, list[str]] = {}
+
+    def suffix(self, string: str):
+        return self._suffix(string[-SUFFIX_WINDOW:] if len(string) > SUFFIX_WINDOW else string)
 
     def words(self, text: str) -> list[str]:
         out: list[str] = []
@@ -36,7 +45,9 @@ class WordSplitter:
             if tokens is None:
                 if len(cache) > CACHE_LIMIT:
                     cache.clear()
-                tokens = cache[chunk] = self._split(chunk)
+                # letters only, or digits only: no affix or infix rule applies, only special cases
+                plain = (chunk.isalpha() or chunk.isdigit()) and chunk not in self.specials
+                tokens = cache[chunk] = [chunk] if plain else self._split(chunk)
             out.extend(tokens)
         return out
 
