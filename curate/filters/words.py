@@ -13,6 +13,7 @@ from functools import lru_cache
 
 ORTH = 65  # spacy.attrs.ORTH
 CACHE_LIMIT = 200_000
+MERGE_SPAN = 4
 SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
 
 
@@ -102,10 +103,11 @@ class WordSplitter:
         return [t for t in (t.strip() for t in tokens) if t]
 
     def _merge_specials(self, tokens: list[str]) -> list[str]:
-        """Special cases that the affix rules cut apart ("):" -> ")" ":") are joined again, longest first."""
+        """Special cases that the affix rules cut apart ("):" -> ")" ":") are joined again, longest first
+        (none of spaCy's special cases spans more than MERGE_SPAN pieces)."""
         out, i, n = [], 0, len(tokens)
         while i < n:
-            for j in range(n, i + 1, -1):
+            for j in range(min(n, i + MERGE_SPAN), i + 1, -1):
                 joined = "".join(tokens[i:j])
                 if joined in self.specials:
                     out += self.specials[joined]
