@@ -111,8 +111,7 @@ def _check_columns(doc: Located, config: PipelineConfig, planned: list[PlannedSt
     """Walk the steps in order: every column a step needs must exist, with the right type."""
     available = reader_columns(config.input)
     for step in planned:
-        instance_needs = step.cls.needs
-        for col, dtype in instance_needs.items():
+        for col, dtype in step.cls.needs.items():
             where = ("steps", step.index, step.cls.name)
             if col not in available:
                 errors.append(doc.error(where, f"needs column {col!r}, which no reader or earlier step provides "

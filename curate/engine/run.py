@@ -128,7 +128,6 @@ def _manifest(plan: Plan, layout: Layout, config_hash: str, markers: list[list[d
     for stage in range(1, len(plan.stages)):
         decided = json.loads(layout.decision_done(stage).read_text())
         steps[plan.stages[stage - 1].barrier.label].seconds += decided["seconds"]
-    docs = out_bytes = 0
     for m in markers[-1]:
         for name in m["shards"]:
             path = layout.out / name
