@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-ORTH = 65  # spacy.attrs.ORTH
 CACHE_LIMIT = 200_000
 MERGE_SPAN = 4
 SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
@@ -20,14 +19,16 @@ SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
 class WordSplitter:
     def __init__(self, language: str = "en"):
         import spacy
+        from spacy.attrs import ORTH
 
         tokenizer = spacy.blank(language).tokenizer
         # spaCy searches for prefixes and suffixes with `re.search` over the whole chunk, which tries every
-        # alternative at every position. Every prefix alternative is anchored at ^, so `match` is the same
-        # answer; every suffix alternative is anchored at $, so only the chunk's end needs searching.
+        # alternative at every position. Where every prefix alternative is anchored at ^ (English, and most
+        # languages), `match` gives the same answer; suffix alternatives are anchored at $, so only the
+        # chunk's end needs searching.
         prefixes = tokenizer.prefix_search.__self__
-        assert all(alt.startswith("^") for alt in prefixes.pattern.split("|")), "prefix rules not ^-anchored"
-        self.prefix = prefixes.match
+        anchored = all(alt.startswith("^") for alt in prefixes.pattern.split("|"))
+        self.prefix = prefixes.match if anchored else prefixes.search
         self._suffix = tokenizer.suffix_search
         self.infixes = tokenizer.infix_finditer
         self.token_match = tokenizer.token_match
