@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import subprocess
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from curate.engine.config import ConfigError
+from yamlconfig import ConfigError
 
 console = Console(stderr=True)
 
@@ -41,6 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output")
     p.add_argument("--rows", type=int, default=3)
     p.set_defaults(func=cmd_inspect)
+
+    p = verbs.add_parser("tokenize", help="curated Parquet -> per-source token shards (+ a BPE tokenizer)")
+    p.add_argument("config")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--overwrite", action="store_true", help="replace token shards made with another config")
+    p.set_defaults(func=cmd_tokenize)
+
+    p = verbs.add_parser("train", help="train a model on token shards by a train YAML (resumes if interrupted)")
+    p.add_argument("config")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--nproc", type=int, default=1, help="processes on this machine (torchrun; FSDP across them)")
+    p.set_defaults(func=cmd_train)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -90,6 +104,33 @@ def _print_summary(manifest: dict) -> None:
         table.add_row(s["step"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['bytes_out'] / 1e6:.2f}",
                       removed, f"{s['seconds']:.2f}")
     console.print(table)
+
+
+def cmd_tokenize(args) -> int:
+    from train.tokenize import TokenizeConfig, tokenize
+    from yamlconfig import load
+
+    tokenize(load(args.config, TokenizeConfig, args.overrides), overwrite=args.overwrite,
+             progress=lambda line: console.print(line, highlight=False))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from train.config import load_train_config
+
+    cfg = load_train_config(args.config, args.overrides)  # errors surface before any process starts
+    if args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+        sets = [a for s in args.overrides for a in ("--set", s)]
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+                   "-m", "pipelines.cli", "train", args.config, *sets]
+        return subprocess.call(command)
+    from train.trainer import train
+
+    result = train(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        console.print(f"trained {result.steps} steps, {result.tokens:,} tokens; final loss {result.final_loss:.4f}; "
+                      f"outputs in {result.out}", highlight=False)
+    return 0
 
 
 def cmd_steps(args) -> int:

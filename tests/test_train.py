@@ -1,0 +1,270 @@
+"""Tokenizing, the mixture loader, the trainer (loss, FSDP, resume) and export, on real sample text."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+from train.config import TrainConfig
+from train.data import MixtureConfig, MixtureIndex, MixtureLoader, read_meta
+from train.tokenize import TokenizeConfig, tokenize
+from yamlconfig import ConfigError
+
+SOURCES = ["books/gutenberg", "code/python-stdlib", "news/abc", "web/wikipedia"]
+
+
+def curated_parquet(folder: Path) -> list[str]:
+    """The sample corpus as Parquet shards, one per source file, as a curation run writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, f in enumerate(sorted(SAMPLE.glob("*.jsonl.gz"))):
+        frame = pl.read_ndjson(f).with_row_index("row").with_columns(
+            id=pl.lit(f.name) + ":" + pl.col("row").cast(pl.String)).select("id", "text", "source")
+        frame = frame.filter(pl.col("text").str.len_bytes() < 60_000)  # keep the fixture small
+        paths.append(str(folder / f"part-{i:05d}.parquet"))
+        frame.write_parquet(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tok")
+    curated_parquet(root / "curated")
+    cfg = TokenizeConfig(inputs=[str(root / "curated" / "*.parquet")], output=str(root / "tokens"),
+                         tokenizer={"vocab_size": 2048, "sample_mb": 4}, validation_fraction=0.05, workers=2)
+    tokenize(cfg, progress=lambda _: None)
+    return root / "tokens"
+
+
+def mixture(tokens: Path, **kw) -> MixtureConfig:
+    weights = kw.pop("weights", {"web/wikipedia": 0.5, "code/python-stdlib": 0.3, "books/gutenberg": 0.2})
+    return MixtureConfig(tokens=str(tokens), weights=weights, **kw)
+
+
+def train_config(tokens: Path, out: Path, **kw) -> dict:
+    cfg = {"out": str(out), "model": {"size": "tiny"}, "seq_len": 64, "micro_batch": 4, "grad_accum": 2,
+           "stages": [{"name": "main", "mixture": mixture(tokens).model_dump(), "tokens": 64 * 8 * 30,
+                       "lr": {"peak": 3e-3, "min": 3e-4, "warmup_steps": 5}}],
+           "eval": {"every": 0, "max_tokens_per_source": 2048}, "log_every": 100, "export": False}
+    cfg.update(kw)
+    return cfg
+
+
+# --- tokenize --------------------------------------------------------------------------------------
+
+
+def test_tokenize_writes_shards_a_tokenizer_and_counts(tokens: Path):
+    meta = read_meta(tokens)
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] <= 2048
+    for source in SOURCES:
+        entry = meta["sources"][source]
+        for split in ("train", "val"):
+            bins = sorted((tokens / entry["dir"] / split).glob("*.bin"))
+            assert bins, (source, split)  # every source has held-out documents
+            ids = np.concatenate([np.fromfile(b, dtype=np.uint16) for b in bins])
+            ends = np.concatenate([np.load(b.with_suffix(".idx")) + 0 for b in bins[:1]])
+            assert len(ids) == entry[split]["tokens"]
+            assert ids[ends[0] - 1] == meta["eos_id"]  # each document ends in EOS
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokens / "tokenizer"))
+    text = "It is a truth universally acknowledged, that a single man"
+    assert tok.decode(tok(text)["input_ids"]) == text
+
+
+def test_tokenize_is_deterministic_and_independent_of_workers(tokens: Path, tmp_path: Path):
+    cfg = TokenizeConfig(inputs=[str(tokens.parent / "curated" / "*.parquet")], output=str(tmp_path / "t1"),
+                         tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05, workers=1)
+    tokenize(cfg, progress=lambda _: None)
+    for b in sorted(tokens.rglob("*.bin")):
+        assert b.read_bytes() == (tmp_path / "t1" / b.relative_to(tokens)).read_bytes()
+
+
+def test_tokenize_resumes_after_a_crash_and_refuses_another_config(tokens: Path, tmp_path: Path, monkeypatch):
+    import train.tokenize as tk
+
+    cfg = TokenizeConfig(inputs=[str(tokens.parent / "curated" / "*.parquet")], output=str(tmp_path / "t"),
+                         tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05, workers=1)
+    real = tk.tokenize_file
+
+    def crash_on_third(index, *args):
+        if index == 2:
+            raise KeyboardInterrupt
+        return real(index, *args)
+
+    monkeypatch.setattr(tk, "tokenize_file", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        tokenize(cfg, progress=lambda _: None)
+    monkeypatch.setattr(tk, "tokenize_file", real)
+    messages = []
+    tokenize(cfg, progress=messages.append)
+    assert "tokenizing 3 of 5 files" in messages[0]
+    for b in sorted(tokens.rglob("*.bin")):
+        assert b.read_bytes() == (tmp_path / "t" / b.relative_to(tokens)).read_bytes()
+    tokenize(cfg, progress=messages.append)
+    assert "already tokenized" in messages[-1]
+    with pytest.raises(ConfigError, match="another config"):
+        tokenize(cfg.model_copy(update={"validation_fraction": 0.2}), progress=lambda _: None)
+
+
+def test_tokenize_names_a_missing_column(tmp_path: Path):
+    pl.DataFrame({"body": ["x"]}).write_parquet(tmp_path / "a.parquet")
+    cfg = TokenizeConfig(inputs=[str(tmp_path / "a.parquet")], output=str(tmp_path / "t"))
+    with pytest.raises(ConfigError, match="no column text, source"):
+        tokenize(cfg)
+
+
+# --- the mixture ---------------------------------------------------------------------------------
+
+
+def test_mixture_hits_its_weights_within_sampling_error(tokens: Path):
+    ix = MixtureIndex(mixture(tokens), seq_len=64, n_samples=2000)
+    assert list(ix.counts) == [400, 600, 1000]  # exact shares of the whole run (sorted sources)
+    first = ix.source_of[:500]  # any prefix is a random draw with those shares
+    for k, w in enumerate(ix.weights):
+        share = (first == k).mean()
+        assert abs(share - w) < 4 * math.sqrt(w * (1 - w) / 500)
+
+
+def test_mixture_is_seeded(tokens: Path):
+    a = MixtureIndex(mixture(tokens, seed=1), 64, 500)
+    b = MixtureIndex(mixture(tokens, seed=1), 64, 500)
+    c = MixtureIndex(mixture(tokens, seed=2), 64, 500)
+    assert (a.source_of == b.source_of).all() and (a.window_of == b.window_of).all()
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert not (a.window_of == c.window_of).all()
+
+
+def test_mixture_refuses_to_repeat_a_source_past_its_cap_and_never_exceeds_it(tokens: Path):
+    windows = (read_meta(tokens)["sources"]["books/gutenberg"]["train"]["tokens"] - 1) // 64
+    with pytest.raises(ConfigError, match=r"books/gutenberg: weight 0.5000 asks for .* epochs .* cap of 2"):
+        MixtureIndex(mixture(tokens, weights={"books/gutenberg": 0.5, "web/wikipedia": 0.5}, max_epochs=2),
+                     64, n_samples=windows * 5)
+    ix = MixtureIndex(mixture(tokens, weights={"books/gutenberg": 0.5, "web/wikipedia": 0.5},
+                              max_epochs={"books/gutenberg": 3}), 64, n_samples=windows * 5)
+    k = ix.sources.index("books/gutenberg")
+    used = np.bincount(ix.window_of[ix.source_of == k], minlength=windows)
+    assert used.max() <= 3 and used.min() >= 2  # whole epochs first, never more than the cap
+
+
+def test_mixture_unknown_source_is_named(tokens: Path):
+    with pytest.raises(ConfigError, match="web/nope not in"):
+        MixtureIndex(mixture(tokens, weights={"web/nope": 1.0}), 64, 10)
+
+
+def test_loader_gives_every_sample_once_for_any_number_of_ranks(tokens: Path):
+    ix = MixtureIndex(mixture(tokens), 64, n_samples=96)
+
+    def rows(world: int, accum: int) -> list[bytes]:
+        loaders = [MixtureLoader(ix, micro_batch=4, grad_accum=accum, rank=r, world=world) for r in range(world)]
+        out = []
+        for step in range(loaders[0].steps):
+            for micro in range(accum):
+                for loader in loaders:
+                    x, y, _ = loader.batch(step, micro)
+                    assert (x[:, 1:] == y[:, :-1]).all()
+                    out += [bytes(r.numpy()) for r in x]
+        return out
+
+    one = rows(1, 4)
+    assert rows(2, 2) == one and rows(4, 1) == one  # same samples in the same order of the global batch
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+def run_train(cfg: dict, tmp_path: Path, nproc: int = 1, wait: bool = True):
+    path = tmp_path / f"train-{nproc}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "pipelines.cli", "train", str(path), "--nproc", str(nproc)]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def losses(out: Path) -> list[float]:
+    rows = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def test_loss_falls_and_the_export_loads_in_transformers_with_equal_logits(tokens: Path, tmp_path: Path):
+    from train.trainer import train
+
+    cfg = TrainConfig.model_validate(train_config(tokens, tmp_path / "run", export=True))
+    result = train(cfg)
+    curve = losses(tmp_path / "run")
+    assert result.steps == 30 and len(curve) == 30
+    assert np.mean(curve[-5:]) < np.mean(curve[:5]) - 0.6, curve
+    assert set(result.val) == set(read_meta(tokens)["sources"])
+    assert all(v["loss"] < math.log(2048) and v["bpb"] > 0 for v in result.val.values())
+
+    from transformers import LlamaForCausalLM
+
+    from train.checkpoint import latest
+    from train.kernels import get_kernels
+    from train.model import Transformer, model_config
+
+    hf = LlamaForCausalLM.from_pretrained(str(tmp_path / "run" / "hf")).eval()
+    ours = Transformer(model_config("tiny", vocab_size=hf.config.vocab_size), get_kernels("torch")).eval()
+    import torch.distributed.checkpoint as dcp
+
+    state = {"model": ours.state_dict()}
+    dcp.load(state, checkpoint_id=latest(tmp_path / "run" / "checkpoints"))
+    ids = torch.randint(0, hf.config.vocab_size, (2, 48), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
+
+
+def test_config_errors_name_the_key(tokens: Path, tmp_path: Path):
+    cfg = train_config(tokens, tmp_path / "run")
+    cfg["stages"][0]["lr"]["peak"] = -1
+    cfg["stages"][0]["tokens"] = 10  # fewer than one step
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert "stages.0.lr.peak" in done.stderr
+
+
+@pytest.mark.slow
+def test_two_process_fsdp_matches_one_process(tokens: Path, tmp_path: Path):
+    one = train_config(tokens, tmp_path / "one", micro_batch=4, grad_accum=2)
+    two = train_config(tokens, tmp_path / "two", micro_batch=4, grad_accum=1)  # same global batch of 8
+    run_train(one, tmp_path, nproc=1)
+    run_train(two, tmp_path, nproc=2)
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_the_same_losses(tokens: Path, tmp_path: Path):
+    cfg = train_config(tokens, tmp_path / "whole", checkpoint={"every": 5, "keep": 2})
+    run_train(cfg, tmp_path)
+    cfg["out"] = str(tmp_path / "killed")
+    proc = run_train(cfg, tmp_path, wait=False)
+    deadline = time.time() + 300
+    while not (tmp_path / "killed" / "checkpoints" / "step-00000010").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its second checkpoint"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(losses(tmp_path / "killed")) < 30
+    run_train(cfg, tmp_path)
+    np.testing.assert_allclose(losses(tmp_path / "killed"), losses(tmp_path / "whole"), rtol=1e-6)

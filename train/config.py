@@ -1,0 +1,90 @@
+"""The train YAML: model, batch, stages (each a mixture, a token budget and an LR schedule), and
+the switches for compile, activation checkpointing, kernels and checkpoints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from yamlconfig import ConfigError, Strict, load, load_yaml, validate
+
+from .data import MixtureConfig
+
+
+class ModelSpec(Strict):
+    size: str | None = "tiny"  # a name in train/model.py SIZES; fields below override it
+    dim: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    ffn_dim: int | None = None
+
+
+class LRConfig(Strict):
+    peak: float = Field(gt=0)
+    min: float = Field(default=0.0, ge=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    schedule: Literal["cosine", "wsd", "linear", "constant"] = "cosine"
+    decay_fraction: float = Field(default=0.2, gt=0, le=1)  # wsd: the last fraction of steps decays
+
+
+class StageConfig(Strict):
+    name: str = "main"
+    mixture: str | MixtureConfig  # a mixture YAML file, or the mixture inline
+    tokens: int = Field(gt=0)  # the stage's budget; rounded down to whole steps
+    lr: LRConfig
+
+
+class EvalConfig(Strict):
+    every: int = Field(default=100, ge=0)  # steps; 0 = only at the end of each stage
+    max_tokens_per_source: int = Field(default=131072, gt=0)
+
+
+class CheckpointConfig(Strict):
+    every: int = Field(default=0, ge=0)  # steps; 0 = only at the end
+    keep: int = Field(default=2, gt=0)
+
+
+class TrainConfig(Strict):
+    out: str
+    model: ModelSpec = ModelSpec()
+    seq_len: int = Field(default=256, gt=0)
+    micro_batch: int = Field(default=8, gt=0)  # sequences per rank per forward
+    grad_accum: int = Field(default=1, gt=0)
+    stages: list[StageConfig] = Field(min_length=1)
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = Field(default=1.0, ge=0)  # 0 = off
+    eval: EvalConfig = EvalConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log_every: int = Field(default=10, gt=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+    activation_checkpointing: bool = False
+    kernels: Literal["auto", "torch", "liger"] = "auto"
+    export: bool = True  # write a transformers checkpoint to OUT/hf at the end
+
+    @model_validator(mode="after")
+    def _unique_stage_names(self):
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must differ: {names}")
+        return self
+
+
+def resolve_mixture(stage: StageConfig) -> MixtureConfig:
+    if isinstance(stage.mixture, MixtureConfig):
+        return stage.mixture
+    return validate(load_yaml(stage.mixture), MixtureConfig)
+
+
+def load_train_config(path: str, overrides: list[str] = ()) -> TrainConfig:
+    cfg = load(path, TrainConfig, overrides)
+    for i, stage in enumerate(cfg.stages):
+        try:
+            resolve_mixture(stage)
+        except ConfigError as err:
+            raise ConfigError([f"{path}: stages.{i}.mixture: {e}" for e in err.errors]) from None
+    return cfg

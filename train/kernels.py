@@ -1,0 +1,152 @@
+"""The model's elementwise ops and its loss, in plain torch or as Liger-Kernel's fused Triton kernels.
+
+`get_kernels(config.kernels)` returns one `Kernels` object; the model calls `k.rms_norm`, `k.swiglu`,
+`k.rope` and `k.linear_cross_entropy` and never imports torch-vs-Liger code itself.
+
+- "torch": transformers' Llama maths, with a chunked output-layer loss whose chunks are recomputed in
+  backward, so the (rows x vocab) logits are never held at once.
+- "liger": Liger's RMSNorm, SwiGLU, RoPE and fused linear cross-entropy (FLCE). These kernels need a
+  CUDA GPU, or Triton's CPU interpreter (`TRITON_INTERPRET=1` set before triton is imported; tests).
+- "auto": "liger" when CUDA is available (and `device`, if given, is a CUDA device) and liger_kernel
+  imports; "torch" otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+CHOICES = ("auto", "torch", "liger")
+# Rows per loss chunk: about 2**25 logits (128 MiB in fp32) whatever the vocabulary.
+CHUNK_LOGITS = 2**25
+
+
+@dataclass(frozen=True)
+class Kernels:
+    name: str  # "torch" | "liger"
+    rms_norm: Callable[[Tensor, Tensor, float], Tensor]
+    swiglu: Callable[[Tensor, Tensor], Tensor]
+    rope: Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+    linear_cross_entropy: Callable[..., Tensor]  # (hidden, weight, targets, ignore_index=-100)
+
+
+# ---- torch ---------------------------------------------------------------------------------------
+
+
+def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    """transformers' LlamaRMSNorm: normalise in fp32, cast back, then scale."""
+    h = x.float()
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * h.to(x.dtype)
+
+
+def swiglu(gate: Tensor, up: Tensor) -> Tensor:
+    return F.silu(gate) * up
+
+
+def _rotate_half(x: Tensor) -> Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+    """q, k: (batch, heads, seq, head_dim); cos, sin: (1 or batch, seq, head_dim), rotate-half layout."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+
+
+def _ce_sum(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int) -> Tensor:
+    logits = (hidden @ weight.T).float()
+    return F.cross_entropy(logits, targets, ignore_index=ignore_index, reduction="sum")
+
+
+@functools.cache
+def _compiled_ce_sum() -> Callable[..., Tensor]:
+    # Compile the per-chunk step only: compiling the whole chunked loop frees nothing (ENVIRONMENT.md).
+    return torch.compile(_ce_sum)
+
+
+def chunked_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100,
+                                 chunk_rows: int | None = None, compile: bool = False) -> Tensor:
+    """Mean CE(hidden @ weight.T, targets) over non-ignored rows, one checkpointed chunk of rows at a time.
+
+    Each chunk's logits are freed after its forward and recomputed in backward, so peak memory holds one
+    chunk of logits, not all of them. A batch whose targets are all `ignore_index` gives 0, not NaN.
+    """
+    rows = chunk_rows or max(1, CHUNK_LOGITS // weight.shape[0])
+    step = _compiled_ce_sum() if compile else _ce_sum
+    if rows >= len(hidden):  # one chunk: recomputing it in backward would save nothing
+        return step(hidden, weight, targets, ignore_index) / (targets != ignore_index).sum().clamp(min=1)
+    total = sum(checkpoint(step, h, weight, t, ignore_index, use_reentrant=False)
+                for h, t in zip(hidden.split(rows), targets.split(rows)))
+    return total / (targets != ignore_index).sum().clamp(min=1)
+
+
+def plain_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
+    """The unfused reference: full logits, then F.cross_entropy (for tests and benchmarks)."""
+    return F.cross_entropy((hidden @ weight.T).float(), targets, ignore_index=ignore_index)
+
+
+def torch_kernels(compile_loss: bool = False) -> Kernels:
+    loss = functools.partial(chunked_linear_cross_entropy, compile=compile_loss)
+    return Kernels("torch", rms_norm, swiglu, rope, loss)
+
+
+# ---- liger ---------------------------------------------------------------------------------------
+
+
+def _liger_usable() -> str | None:
+    """None when Liger's kernels can run here, else the reason they cannot."""
+    if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
+        return "no CUDA device (set TRITON_INTERPRET=1 before importing triton to run its kernels on CPU)"
+    try:
+        import liger_kernel.transformers.functional  # noqa: F401
+    except ImportError as e:
+        return f"liger_kernel does not import ({e}); install liger-kernel (and packaging)"
+    return None
+
+
+def liger_kernels() -> Kernels:
+    """Liger's functional ops; raises RuntimeError where they cannot run."""
+    reason = _liger_usable()
+    if reason:
+        raise RuntimeError(f"kernels: liger needs Triton on a GPU: {reason}. Use kernels: torch or auto.")
+    from liger_kernel.transformers import functional as lf
+
+    def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+        # in_place=False: Liger's default writes dX into the incoming gradient buffer.
+        return lf.liger_rms_norm(x, weight, eps, casting_mode="llama", in_place=False)
+
+    def rope(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+        # Rotates in place when q/k are transposed views of contiguous (batch, seq, heads, dim)
+        # projections, as in the model: use the returned tensors, not the arguments.
+        return lf.liger_rope(q, k, cos, sin)
+
+    def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
+        # fp32 accumulation of the weight gradient across chunks, whatever the parameter dtype.
+        return lf.liger_fused_linear_cross_entropy(hidden, weight, targets, ignore_index=ignore_index,
+                                                   accum_dtype=torch.float32)
+
+    return Kernels("liger", rms_norm, lf.liger_swiglu, rope, linear_cross_entropy)
+
+
+def get_kernels(choice: str = "auto", device: str | torch.device | None = None,
+                compile_loss: bool = False) -> Kernels:
+    """The kernels for config value `kernels: auto|torch|liger`.
+
+    `device`: where the model runs; "auto" picks torch for a non-CUDA device even when CUDA exists.
+    `compile_loss`: torch.compile the per-chunk step of the torch loss (GPU; ~20-30 s first call on CPU).
+    """
+    if choice not in CHOICES:
+        raise ValueError(f"kernels must be one of {CHOICES}, got {choice!r}")
+    if choice == "auto":
+        on_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+        choice = "liger" if on_cuda and _liger_usable() is None else "torch"
+    return liger_kernels() if choice == "liger" else torch_kernels(compile_loss)

@@ -1,0 +1,45 @@
+"""The only place that wraps the model: activation checkpointing, torch.compile, FSDP2.
+
+Applied in this order, per transformer block (as torchtitan does):
+1. activation checkpointing, so the recompute happens inside the compiled region;
+2. torch.compile per block: blocks are identical, so one compilation serves all of them, and
+   graph breaks stay contained;
+3. fully_shard per block, then the root, so each block's parameters are gathered just before it
+   runs and freed after, overlapping communication with the previous block's compute.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+
+
+def apply_activation_checkpointing(model: nn.Module) -> None:
+    for i, block in enumerate(model.model.layers):
+        model.model.layers[i] = checkpoint_wrapper(block, preserve_rng_state=False)
+
+
+def apply_compile(model: nn.Module) -> None:
+    for block in model.model.layers:
+        block.compile()  # in place: parameter names stay those of the plain model
+
+
+def apply_fsdp(model: nn.Module, param_dtype: torch.dtype) -> None:
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    for block in model.model.layers:
+        fully_shard(block, mp_policy=mp)
+    fully_shard(model, mp_policy=mp)
+
+
+def parallelize(model: nn.Module, *, activation_checkpointing: bool, compile: bool, shard: bool,
+                param_dtype: torch.dtype) -> nn.Module:
+    if activation_checkpointing:
+        apply_activation_checkpointing(model)
+    if compile:
+        apply_compile(model)
+    if shard:
+        apply_fsdp(model, param_dtype)
+    return model

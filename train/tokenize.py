@@ -1,0 +1,256 @@
+"""`gristmill tokenize`: curated Parquet documents -> per-source token shards the trainer reads.
+
+Output layout (OUT = `output`):
+  OUT/tokenizer/                           transformers-compatible tokenizer (trained here or copied)
+  OUT/<source>/{train,val}/part-NNNNN.bin  token ids, every document followed by EOS
+  OUT/<source>/{train,val}/part-NNNNN.idx  .npy int64: end offset of each document in the .bin
+  OUT/meta.json                            vocabulary, dtype, EOS id, per-source token/doc/byte counts
+
+One task per input file (part NNNNN = the file's position in sorted order), run in worker
+processes; a task leaves a marker when its shards are complete, so a rerun does only what is
+missing and the result does not depend on the number of workers. Documents go to `val` by a hash
+of their id, so the split is stable when inputs are added; a source that gets no held-out document
+from a file gives its last one there (if it has two), so small sources still get a validation loss.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import xxhash
+from pydantic import Field
+
+from yamlconfig import ConfigError, Strict
+
+log = logging.getLogger(__name__)
+
+EOS = "<|endoftext|>"
+
+
+class TokenizerConfig(Strict):
+    path: str | None = None  # a local tokenizer directory; else one is trained on a sample
+    vocab_size: int = Field(default=32000, gt=256)
+    sample_mb: float = Field(default=64, gt=0)  # text the BPE trainer sees, drawn across all inputs
+
+
+class TokenizeConfig(Strict):
+    inputs: list[str] = Field(min_length=1)  # Parquet files or globs (a curation run's output)
+    output: str
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    source_field: str = "source"
+    text_field: str = "text"
+    id_field: str = "id"
+    validation_fraction: float = Field(default=0.01, ge=0, lt=1)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    batch_rows: int = Field(default=1024, gt=0)
+
+
+def input_files(cfg: TokenizeConfig) -> list[str]:
+    files, errors = [], []
+    for pattern in cfg.inputs:
+        found = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        found = [f for f in found if Path(f).is_file()]
+        if not found:
+            errors.append(f"inputs: {pattern!r} matches no file")
+        files += found
+    if errors:
+        raise ConfigError(errors)
+    for f in files:
+        names = pq.read_schema(f).names
+        missing = [c for c in (cfg.text_field, cfg.source_field) if c not in names]
+        if missing:
+            raise ConfigError([f"{f}: no column {', '.join(missing)} (columns: {', '.join(names)})"])
+    return list(dict.fromkeys(files))
+
+
+def source_dir(source: str) -> str:
+    """A source name as a relative path: `web/cc-2024` stays nested, anything odd becomes `_`."""
+    parts = ["".join(c if c.isalnum() or c in "-_." else "_" for c in p) for p in source.split("/")]
+    parts = [p for p in parts if p not in ("", ".", "..")]
+    if not parts:
+        raise ValueError(f"source name {source!r} has no usable characters")
+    return "/".join(parts)
+
+
+# --- the tokenizer ---------------------------------------------------------------------------
+
+
+def sample_texts(files: list[str], cfg: TokenizeConfig):
+    """About `sample_mb` of text spread over all files: each row group kept with the same
+    probability (decided by a hash of file and group, so the sample is reproducible)."""
+    sizes = {}
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        col = meta.schema.names.index(cfg.text_field)
+        for g in range(meta.num_row_groups):
+            sizes[(f, g)] = meta.row_group(g).column(col).total_uncompressed_size
+    rate = min(1.0, cfg.tokenizer.sample_mb * 2**20 / max(1, sum(sizes.values())))
+    for (f, g), _ in sizes.items():
+        if xxhash.xxh64_intdigest(f"{Path(f).name}:{g}") / 2**64 < rate or rate == 1.0:
+            table = pq.ParquetFile(f).read_row_group(g, columns=[cfg.text_field])
+            yield [t for t in table.column(0).to_pylist() if t]
+
+
+def train_tokenizer(files: list[str], cfg: TokenizeConfig, out: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=cfg.tokenizer.vocab_size, special_tokens=[EOS],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(sample_texts(files, cfg), trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, unk_token=EOS)
+    fast.save_pretrained(out)
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import PreTrainedTokenizerFast
+
+    path = Path(path)
+    if not (path / "tokenizer.json").is_file():
+        raise ConfigError([f"tokenizer.path: {path} has no tokenizer.json"])
+    tok = PreTrainedTokenizerFast.from_pretrained(str(path))
+    if tok.eos_token_id is None:
+        raise ConfigError([f"tokenizer.path: {path}: the tokenizer has no EOS token to separate documents"])
+    return tok
+
+
+# --- one task: one input file ---------------------------------------------------------------
+
+
+def is_validation(doc_id: str, fraction: float) -> bool:
+    return fraction > 0 and xxhash.xxh64_intdigest(doc_id) / 2**64 < fraction
+
+
+def tokenize_file(index: int, path: str, cfg: TokenizeConfig, out: Path, dtype: str) -> dict:
+    """Write this file's shards for every (source, split) it holds; return their counts."""
+    tok = load_tokenizer(out / "tokenizer")
+    eos = tok.eos_token_id
+    columns = [cfg.text_field, cfg.source_field] + ([cfg.id_field] if cfg.id_field in pq.read_schema(path).names else [])
+    chunks: dict[tuple[str, str], list[np.ndarray]] = {}
+    stats: dict[str, dict] = {}
+    last_bytes: dict[str, int] = {}  # UTF-8 size of each source's last training document
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=cfg.batch_rows, columns=columns):
+        data = batch.to_pydict()
+        ids = data.get(cfg.id_field) or [f"{Path(path).name}:{row + i}" for i in range(batch.num_rows)]
+        row += batch.num_rows
+        keep = [i for i, t in enumerate(data[cfg.text_field]) if t]
+        encoded = tok(list(data[cfg.text_field][i] for i in keep), add_special_tokens=False)["input_ids"]
+        for i, ids_ in zip(keep, encoded):
+            source = data[cfg.source_field][i] or "unknown"
+            split = "val" if is_validation(str(ids[i]), cfg.validation_fraction) else "train"
+            chunks.setdefault((source, split), []).append(np.asarray(ids_ + [eos], dtype=dtype))
+            s = stats.setdefault(source, {}).setdefault(split, {"tokens": 0, "docs": 0, "bytes": 0})
+            s["tokens"] += len(ids_) + 1
+            s["docs"] += 1
+            s["bytes"] += len(data[cfg.text_field][i].encode("utf-8"))
+            if split == "train":
+                last_bytes[source] = len(data[cfg.text_field][i].encode("utf-8"))
+    for source in stats:  # a source with no held-out document here gives its last one, if it has two
+        train, val = chunks.get((source, "train"), []), chunks.get((source, "val"))
+        if cfg.validation_fraction > 0 and not val and len(train) >= 2:
+            moved = train.pop()
+            chunks[(source, "val")] = [moved]
+            stats[source]["val"] = {"tokens": len(moved), "docs": 1, "bytes": last_bytes[source]}
+            for k, v in stats[source]["val"].items():
+                stats[source]["train"][k] -= v
+    for (source, split), docs in chunks.items():
+        folder = out / source_dir(source) / split
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"part-{index:05d}"
+        tokens = np.concatenate(docs)
+        ends = np.cumsum([len(d) for d in docs], dtype=np.int64)
+        tokens.tofile(f"{stem}.bin.tmp")
+        with open(f"{stem}.idx.tmp", "wb") as fh:
+            np.save(fh, ends)
+        os.replace(f"{stem}.bin.tmp", f"{stem}.bin")
+        os.replace(f"{stem}.idx.tmp", f"{stem}.idx")
+    marker = out / "_work" / f"{index:05d}.json"
+    marker.write_text(json.dumps({"file": path, "sources": stats}))
+    return stats
+
+
+def _worker_init():
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def config_hash(cfg: TokenizeConfig, files: list[str]) -> str:
+    keyed = cfg.model_dump(exclude={"workers", "batch_rows", "output"})
+    keyed["files"] = [(f, os.path.getsize(f)) for f in files]
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> dict:
+    files = input_files(cfg)
+    out = Path(cfg.output)
+    digest = config_hash(cfg, files)
+    if (out / "meta.json").exists() or (out / "_work").exists():
+        previous = (out / "_work" / "config").read_text() if (out / "_work" / "config").exists() else None
+        if (out / "meta.json").exists():
+            previous = json.loads((out / "meta.json").read_text()).get("config_hash")
+        if previous != digest and not overwrite:
+            raise ConfigError([f"output: {out} holds tokens of another config; pass --overwrite to replace them"])
+        if previous != digest:
+            shutil.rmtree(out)
+        elif (out / "meta.json").exists():
+            progress(f"{out}: already tokenized with this config")
+            return json.loads((out / "meta.json").read_text())
+    (out / "_work").mkdir(parents=True, exist_ok=True)
+    (out / "_work" / "config").write_text(digest)
+
+    if not (out / "tokenizer" / "tokenizer.json").exists():
+        if cfg.tokenizer.path:
+            shutil.copytree(cfg.tokenizer.path, out / "tokenizer", dirs_exist_ok=True)
+            load_tokenizer(out / "tokenizer")
+        else:
+            progress(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on ~{cfg.tokenizer.sample_mb:g} MB")
+            train_tokenizer(files, cfg, out / "tokenizer.tmp")
+            os.replace(out / "tokenizer.tmp", out / "tokenizer")
+    tok = load_tokenizer(out / "tokenizer")
+    dtype = "uint16" if len(tok) <= 2**16 else "uint32"
+
+    todo = [(i, f) for i, f in enumerate(files) if not (out / "_work" / f"{i:05d}.json").exists()]
+    progress(f"tokenizing {len(todo)} of {len(files)} files with {min(cfg.workers, max(1, len(todo)))} workers")
+    if cfg.workers == 1 or len(todo) <= 1:
+        for i, f in todo:
+            tokenize_file(i, f, cfg, out, dtype)
+    else:
+        with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            futures = [pool.submit(tokenize_file, i, f, cfg, out, dtype) for i, f in todo]
+            for n, fut in enumerate(futures, 1):
+                fut.result()
+                progress(f"  {n}/{len(todo)} files")
+
+    sources: dict[str, dict] = {}
+    for i in range(len(files)):
+        done = json.loads((out / "_work" / f"{i:05d}.json").read_text())
+        for source, splits in done["sources"].items():
+            entry = sources.setdefault(source, {"dir": source_dir(source)})
+            for split in ("train", "val"):
+                total = entry.setdefault(split, {"tokens": 0, "docs": 0, "bytes": 0})
+                for k, v in splits.get(split, {}).items():
+                    total[k] += v
+    meta = {"vocab_size": len(tok), "dtype": dtype, "eos_id": tok.eos_token_id, "config_hash": digest,
+            "files": files, "sources": dict(sorted(sources.items()))}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(out / "_work")
+    for source, entry in meta["sources"].items():
+        progress(f"  {source}: {entry['train']['tokens']:,} train / {entry['val']['tokens']:,} val tokens")
+    return meta
