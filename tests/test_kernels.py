@@ -15,6 +15,7 @@ import torch
 
 from train.kernels import (
     chunked_linear_cross_entropy,
+    fused_linear_cross_entropy,
     get_kernels,
     plain_linear_cross_entropy,
     rms_norm,
@@ -58,17 +59,31 @@ def loss_and_grads(fn, hidden, weight, targets):
     return loss.detach(), h.grad, w.grad
 
 
+@pytest.mark.parametrize("loss", [chunked_linear_cross_entropy, fused_linear_cross_entropy])
 @pytest.mark.parametrize("chunk_rows", [7, 64, None])
-def test_chunked_cross_entropy_matches_plain(chunk_rows):
+def test_chunked_cross_entropy_matches_plain(loss, chunk_rows):
     torch.manual_seed(0)
     hidden, weight = torch.randn(50, 24), torch.randn(300, 24) * 0.3
     targets = torch.randint(0, 300, (50,))
     targets[::4] = -100
-    got = loss_and_grads(lambda h, w, t: chunked_linear_cross_entropy(h, w, t, chunk_rows=chunk_rows),
-                         hidden, weight, targets)
+    got = loss_and_grads(lambda h, w, t: loss(h, w, t, chunk_rows=chunk_rows), hidden, weight, targets)
     want = loss_and_grads(plain_linear_cross_entropy, hidden, weight, targets)
     for g, w in zip(got, want):
         assert close(g, w)
+
+
+def test_fused_cross_entropy_scales_with_the_incoming_gradient_and_keeps_no_logits():
+    torch.manual_seed(0)
+    hidden, weight, targets = torch.randn(40, 16), torch.randn(200, 16) * 0.3, torch.randint(0, 200, (40,))
+    got = loss_and_grads(lambda h, w, t: 3.0 * fused_linear_cross_entropy(h, w, t, chunk_rows=8), hidden, weight, targets)
+    want = loss_and_grads(lambda h, w, t: 3.0 * plain_linear_cross_entropy(h, w, t), hidden, weight, targets)
+    for g, w in zip(got, want):
+        assert close(g, w)
+    saved = []
+    h = hidden.clone().requires_grad_()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t, lambda t: t):
+        fused_linear_cross_entropy(h, weight.requires_grad_(), targets, chunk_rows=8).backward()
+    assert saved and max(s.numel() for s in saved) <= 200 * 16  # gradients of weight and hidden, no logits
 
 
 def test_chunked_cross_entropy_never_saves_full_logits():

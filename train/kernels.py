@@ -89,13 +89,57 @@ def chunked_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor
     return total / (targets != ignore_index).sum().clamp(min=1)
 
 
+class _FusedLinearCrossEntropy(torch.autograd.Function):
+    """Liger's FLCE algorithm in plain torch: chunk by chunk, the forward computes the loss and, at once,
+    the gradients of hidden and weight (softmax minus one-hot), so no logits outlive their chunk, the
+    softmax is computed once, and backward only scales the stored gradients."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, ignore_index, rows):
+        valid = targets != ignore_index
+        n = valid.sum().clamp(min=1)
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, len(hidden), rows):
+            h, t, keep = hidden[start: start + rows], targets[start: start + rows], valid[start: start + rows]
+            logits = (h @ weight.T).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            picked = logits.gather(1, t.clamp(min=0)[:, None])[:, 0]
+            loss += ((lse - picked) * keep).sum()
+            logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            logits[torch.arange(len(t), device=t.device), t.clamp(min=0)] -= 1.0
+            logits.mul_((keep / n)[:, None])
+            grad_logits = logits.to(h.dtype)
+            grad_hidden[start: start + rows] = grad_logits @ weight
+            grad_weight.addmm_(grad_logits.T.float(), h.float())
+        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        return loss / n
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None
+
+
+def fused_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100,
+                               chunk_rows: int | None = None) -> Tensor:
+    """Mean CE(hidden @ weight.T, targets) over non-ignored rows, gradients computed in the forward.
+    Same matmuls as the plain loss, one softmax instead of two passes, memory of one chunk of logits."""
+    if not (torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)):
+        with torch.no_grad():
+            return chunked_linear_cross_entropy(hidden, weight, targets, ignore_index, chunk_rows)
+    rows = chunk_rows or max(1, CHUNK_LOGITS // weight.shape[0])
+    return _FusedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, rows)
+
+
 def plain_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
     """The unfused reference: full logits, then F.cross_entropy (for tests and benchmarks)."""
     return F.cross_entropy((hidden @ weight.T).float(), targets, ignore_index=ignore_index)
 
 
 def torch_kernels(compile_loss: bool = False) -> Kernels:
-    loss = functools.partial(chunked_linear_cross_entropy, compile=compile_loss)
+    loss = functools.partial(chunked_linear_cross_entropy, compile=True) if compile_loss else fused_linear_cross_entropy
     return Kernels("torch", rms_norm, swiglu, rope, loss)
 
 

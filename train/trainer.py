@@ -79,7 +79,8 @@ def setup_distributed(device_choice: str) -> tuple[int, int, torch.device]:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         return rank, world, torch.device("cuda", local)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    if world > 1:  # ranks share this machine's cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
     return rank, world, torch.device("cpu")
 
 
@@ -141,6 +142,23 @@ class Metrics:
                   f"lr {row['lr']:.2e} grad {row['grad_norm']:.3f} {row['tokens_per_s']:,.0f} tok/s", flush=True)
 
 
+def build(mcfg, cfg: TrainConfig, device: torch.device):
+    """The model (initialised, wrapped by parallelize) and its AdamW, as every training run makes them."""
+    torch.manual_seed(cfg.seed)
+    model = Transformer(mcfg, get_kernels(cfg.kernels, device))
+    model.init_weights(cfg.seed)
+    model.to(device)
+    on_gpu = device.type == "cuda"
+    model = parallelize(model, activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile,
+                        shard=dist.is_initialized(), param_dtype=torch.bfloat16 if on_gpu else torch.float32)
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=cfg.stages[0].lr.peak, betas=cfg.betas, fused=on_gpu, foreach=not on_gpu or None)
+    return model, optimizer
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     warnings.filterwarnings("ignore", message="torch.distributed is disabled")  # DCP in one process
     rank, world, device = setup_distributed(cfg.device)
@@ -163,19 +181,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     indexes = [MixtureIndex(m, cfg.seq_len, n * global_batch) for m, n in zip(mixtures, stage_steps)]
     loaders = [MixtureLoader(ix, cfg.micro_batch, cfg.grad_accum, rank, world) for ix in indexes]
 
-    torch.manual_seed(cfg.seed)
-    kernels = get_kernels(cfg.kernels, device)
-    model = Transformer(mcfg, kernels)
-    model.init_weights(cfg.seed)
-    model.to(device)
-    on_gpu = device.type == "cuda"
-    model = parallelize(model, activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile,
-                        shard=dist.is_initialized(), param_dtype=torch.bfloat16 if on_gpu else torch.float32)
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=cfg.stages[0].lr.peak, betas=cfg.betas, fused=on_gpu, foreach=not on_gpu or None)
+    model, optimizer = build(mcfg, cfg, device)
+    kernels = model.kernels
 
     fingerprints = [ix.fingerprint for ix in indexes]
     state = {"step": 0, "tokens_by_source": {}, "fingerprints": fingerprints, "model": mcfg.to_dict()}
