@@ -22,6 +22,9 @@ demo: $(STAMP)
 	$(BIN)/gristmill inspect out/quickstart
 	$(BIN)/gristmill run pipelines/commoncrawl.yaml
 	$(BIN)/gristmill inspect out/commoncrawl
+	$(BIN)/gristmill run pipelines/code.yaml
+	$(BIN)/gristmill tokenize pipelines/tokenize.yaml
+	$(BIN)/gristmill train pipelines/train_tiny.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -32,6 +35,8 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_gopher.py
 	$(BIN)/python benchmarks/commoncrawl.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/kernels_cpu.py
 
 clean:
 	rm -rf out build *.egg-info

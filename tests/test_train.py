@@ -268,3 +268,31 @@ def test_kill_and_resume_gives_the_same_losses(tokens: Path, tmp_path: Path):
     assert len(losses(tmp_path / "killed")) < 30
     run_train(cfg, tmp_path)
     np.testing.assert_allclose(losses(tmp_path / "killed"), losses(tmp_path / "whole"), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_ready_pipelines_run_end_to_end_from_the_cli(tmp_path: Path):
+    """pipelines/code.yaml -> tokenize.yaml -> train_tiny.yaml, as `make demo` runs them (smaller budgets)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    cli("run", "pipelines/code.yaml", "--set", f"output.path={tmp_path}/code")
+    cli("run", "pipelines/quickstart.yaml", "--set", f"output.path={tmp_path}/quickstart")
+    cli("tokenize", "pipelines/tokenize.yaml", "--set", f"output={tmp_path}/tokens", "--set",
+        f"inputs=[{tmp_path}/code/*.parquet, {tmp_path}/quickstart/*.parquet]", "--set", "tokenizer.vocab_size=2048")
+    mixture = {"tokens": str(tmp_path / "tokens"), "weights": {"code/python-stdlib": 0.5, "web/wikipedia": 0.5}}
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(mixture))
+    anneal = {**mixture, "weights": {"books/gutenberg": 1.0}}
+    (tmp_path / "anneal.yaml").write_text(yaml.safe_dump(anneal))
+    log = cli("train", "pipelines/train_tiny.yaml", "--set", f"out={tmp_path}/train", "--set",
+              f"stages.0.mixture={tmp_path}/mix.yaml", "--set", "stages.0.tokens=65536", "--set",
+              f"stages.1.mixture={tmp_path}/anneal.yaml", "--set", "stages.1.tokens=16384")
+    assert "stage main: 16 steps" in log and "stage anneal: 4 steps" in log
+    summary = json.loads((tmp_path / "train" / "summary.json").read_text())
+    assert summary["steps"] == 20 and summary["tokens_by_source"]["books/gutenberg"] == 16384
+    assert (tmp_path / "train" / "hf" / "model.safetensors").is_file()

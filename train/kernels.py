@@ -104,10 +104,11 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
         for start in range(0, len(hidden), rows):
             h, t, keep = hidden[start: start + rows], targets[start: start + rows], valid[start: start + rows]
             logits = (h @ weight.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
             picked = logits.gather(1, t.clamp(min=0)[:, None])[:, 0]
-            loss += ((lse - picked) * keep).sum()
-            logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            top = logits.amax(dim=-1, keepdim=True)
+            total = logits.sub_(top).exp_().sum(dim=-1, keepdim=True)  # one exp pass, in place
+            loss += ((top + total.log())[:, 0] - picked).mul(keep).sum()
+            logits.div_(total)  # softmax
             logits[torch.arange(len(t), device=t.device), t.clamp(min=0)] -= 1.0
             logits.mul_((keep / n)[:, None])
             grad_logits = logits.to(h.dtype)
