@@ -261,8 +261,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     if not val:  # resumed after the last step: report the final validation loss anyway
         val = evaluate(model, mixtures[-1].tokens, list(metas[-1]["sources"]), cfg, rank, world, device)
     if rank == 0:
+        train_tokens = {s: m["train"]["tokens"] for s, m in metas[0]["sources"].items()}
         summary = {"steps": step, "tokens": step * global_batch * cfg.seq_len, "val": val,
-                   "tokens_by_source": state["tokens_by_source"]}
+                   "tokens_by_source": state["tokens_by_source"],
+                   "epochs_by_source": {s: round(n / max(1, train_tokens.get(s, 0)), 4)
+                                        for s, n in state["tokens_by_source"].items()},
+                   "mixture_fingerprints": dict(zip([s.name for s in cfg.stages], fingerprints))}
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return TrainResult(steps=step, tokens=step * global_batch * cfg.seq_len,
                        flops=flops_token * step * global_batch * cfg.seq_len, final_loss=loss_value, val=val,
