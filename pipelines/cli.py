@@ -56,6 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nproc", type=int, default=1, help="processes on this machine (torchrun; FSDP across them)")
     p.set_defaults(func=cmd_train)
 
+    mix = verbs.add_parser("mix", help="choose a mixture: proxy sweep, mixing law, proposal, validation")
+    mix_verbs = mix.add_subparsers(dest="mix_verb", required=True)
+    for name, text in [("sweep", "draw mixtures and train one proxy per mixture (resumes)"),
+                       ("fit", "k-fold scores of the mixing laws on the sweep (or on CSVs made elsewhere)"),
+                       ("propose", "the best mixture under the caps -> a mixture YAML `gristmill train` reads"),
+                       ("validate", "train held-out mixtures, the proposal and the baselines; write the report")]:
+        p = mix_verbs.add_parser(name, help=text)
+        p.add_argument("config", nargs="?" if name == "fit" else None)
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+        p.set_defaults(func=cmd_mix)
+    fit = mix_verbs.choices["fit"]
+    fit.add_argument("--mixtures", help="CSV of weights (index + one column per domain), e.g. RegMix's")
+    fit.add_argument("--metrics", help="CSV of metrics (index + one column per metric)")
+    fit.add_argument("--target", action="append", default=[], help="metric column to predict (repeatable)")
+    fit.add_argument("--law", default="loglinear", choices=["loglinear", "lightgbm"])
+    fit.add_argument("--folds", type=int, default=5)
+    fit.add_argument("--out", default="out/mix")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
@@ -130,6 +148,31 @@ def cmd_train(args) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         console.print(f"trained {result.steps} steps, {result.tokens:,} tokens; final loss {result.final_loss:.4f}; "
                       f"outputs in {result.out}", highlight=False)
+    return 0
+
+
+def cmd_mix(args) -> int:
+    from mixing import api
+    from mixing.proxies import ProxyFailed
+
+    logging.getLogger("gristmill").setLevel(logging.INFO)
+    if args.mix_verb == "fit" and args.config is None:
+        if not (args.mixtures and args.metrics and args.target):
+            raise ConfigError(["mix fit: give a mix YAML, or --mixtures, --metrics and --target"])
+        api.fit_csv(args.mixtures, args.metrics, args.target, out=args.out, law=args.law, folds=args.folds)
+        return 0
+    try:
+        if args.mix_verb == "sweep":
+            console.print(f"proxies and metrics in {api.sweep(args.config, args.overrides)}", highlight=False)
+        elif args.mix_verb == "fit":
+            api.fit(args.config, args.overrides)
+        elif args.mix_verb == "propose":
+            console.print(f"proposed mixture: {api.propose(args.config, args.overrides)}", highlight=False)
+        else:
+            console.print(f"report: {api.validate(args.config, args.overrides)}", highlight=False)
+    except ProxyFailed as err:
+        console.print(f"[red]error[/red] {err}", highlight=False)
+        return 1
     return 0
 
 

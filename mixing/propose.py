@@ -1,0 +1,152 @@
+"""Propose a mixture: minimise the fitted objective over the simplex under the caps, and write it.
+
+- Log-linear law: the objective, sum_m a_m (c_m + exp(t_m . w)), is convex in w for a_m >= 0, so
+  SLSQP from a few feasible starts finds its minimum; `kl_to_prior` adds lambda * KL(w || prior),
+  convex too, to pull the answer toward the prior.
+- Trees: RegMix's search. Score many Dirichlet draws around the prior, projected onto the caps,
+  average the best `top_k` (an average of mixtures inside the caps stays inside them), and
+  search again around that average.
+The weights are then rounded to the grid keeping every cap, and written as the mixture YAML that
+`gristmill train` reads, beside proposal.json: predicted metrics, the baselines' predictions and
+the epochs each domain gets at the target scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .config import Domains, MixPlan
+from .files import Swarm, write_json, write_mixture
+from .laws import LogLinearLaw, fit_law
+from .simplex import dirichlet, project, round_to_grid
+
+SEARCH_ROUNDS = 3
+
+
+def baselines(domains: Domains, temperature: float) -> dict[str, tuple[np.ndarray, float]]:
+    """Natural (token shares; the prior where token counts are unknown), uniform, and temperature
+    sampling (weights proportional to share ** (1 / temperature)), each moved onto the caps where it
+    breaks one, so that every mixture compared is one the target run may train on. Returns each
+    mixture with how far the caps moved it (L1 distance)."""
+    shares = domains.tokens / domains.tokens.sum() if domains.tokens is not None else domains.prior
+    tempered = shares ** (1 / temperature)
+    raw = {"natural": shares, "uniform": np.full(len(shares), 1 / len(shares)), "temperature": tempered / tempered.sum()}
+    out = {}
+    for name, w in raw.items():
+        kept = project(w, domains.lower, domains.upper)
+        out[name] = (kept, float(np.abs(kept - w).sum()))
+    return out
+
+
+def fit_laws(plan: MixPlan, swarm: Swarm) -> dict:
+    """The chosen law fit on every run of the swarm, one per metric of the objective."""
+    return {m: fit_law(plan.config.fit.law, swarm.weights, swarm.metrics[m], plan.config.seed) for m in plan.objective}
+
+
+def objective_of(laws: dict, objective: dict[str, float]) -> Callable[[np.ndarray], np.ndarray]:
+    """The predicted objective for a batch of mixtures (rows)."""
+    return lambda weights: sum(c * laws[m].predict(np.atleast_2d(weights)) for m, c in objective.items())
+
+
+def solve(laws: dict[str, LogLinearLaw], objective: dict[str, float], domains: Domains, kl_to_prior: float,
+          starts: list[np.ndarray]) -> np.ndarray:
+    """The minimum of the log-linear objective (+ KL to the prior) under the caps, best of several starts."""
+    prior = domains.prior
+
+    def value(w):
+        total = sum(c * laws[m].predict(w[None])[0] for m, c in objective.items())
+        if kl_to_prior:
+            safe = np.maximum(w, 1e-12)
+            total += kl_to_prior * float(np.sum(safe * np.log(safe / prior)))
+        return total
+
+    def gradient(w):
+        grad = sum(c * laws[m].gradient(w) for m, c in objective.items())
+        if kl_to_prior:
+            grad = grad + kl_to_prior * (np.log(np.maximum(w, 1e-12) / prior) + 1)
+        return grad
+
+    bounds = list(zip(domains.lower, domains.upper))
+    total = {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones_like(w)}
+    best, best_value = None, np.inf
+    for start in starts:
+        result = minimize(value, project(start, domains.lower, domains.upper), jac=gradient, method="SLSQP",
+                          bounds=bounds, constraints=[total], options={"ftol": 1e-12, "maxiter": 1000})
+        w = project(result.x, domains.lower, domains.upper)
+        if value(w) < best_value:
+            best, best_value = w, value(w)
+    return best
+
+
+def search(predict: Callable[[np.ndarray], np.ndarray], domains: Domains, samples: int, top_k: int,
+           concentrations: list[float], seed: int) -> np.ndarray:
+    """RegMix's search, refined: score Dirichlet draws (split over the concentrations), each moved
+    onto the caps by projection, and average the best `top_k`; draw again around that average,
+    SEARCH_ROUNDS times in all (the cross-entropy method). Returns the round average predicted best.
+    Projecting rather than rejecting lets the search reach optima on a cap, where they often are."""
+    rng = np.random.default_rng([seed, 2])
+    centre, candidates = domains.prior, []
+    parts = np.array_split(np.arange(samples // SEARCH_ROUNDS), len(concentrations))
+    for _ in range(SEARCH_ROUNDS):
+        draws = np.concatenate([dirichlet(rng, np.maximum(centre, 1e-3), domains.lower, domains.upper, c, len(part))
+                                for c, part in zip(concentrations, parts)])
+        draws = project(draws, domains.lower, domains.upper)
+        best = np.argsort(predict(draws), kind="stable")[:top_k]
+        centre = project(draws[best].mean(axis=0), domains.lower, domains.upper)
+        candidates.append(centre)
+    return candidates[int(np.argmin(predict(np.array(candidates))))]
+
+
+def epochs_table(domains: Domains, weights: np.ndarray, target_tokens: int) -> list[dict]:
+    """Per domain at the target scale: tokens taken, tokens there, epochs that makes, and the cap."""
+    return [{"domain": n, "weight": float(w), "tokens": float(w * target_tokens), "available": float(t),
+             "epochs": float(w * target_tokens / t), "max_epochs": float(e)}
+            for n, w, t, e in zip(domains.names, weights, domains.tokens, domains.max_epochs)]
+
+
+def propose(plan: MixPlan, swarm: Swarm) -> dict:
+    """The proposed mixture with its predictions, beside the baselines' and the sweep's best run."""
+    cfg, d = plan.config, plan.domains
+    laws = fit_laws(plan, swarm)
+    predict = objective_of(laws, plan.objective)
+    observed = swarm.objective(plan.objective)
+    best_run = int(np.nanargmin(observed))
+    if cfg.fit.law == "loglinear":
+        method = "solve"
+        starts = [d.prior, np.full(len(d.names), 1 / len(d.names)), swarm.weights[best_run]]
+        weights = solve(laws, plan.objective, d, cfg.propose.kl_to_prior, starts)
+    else:
+        method = "search"
+        weights = search(predict, d, cfg.propose.samples, cfg.propose.top_k, cfg.propose.concentrations, cfg.seed)
+    weights = round_to_grid(weights, d.lower, d.upper, cfg.decimals)
+    return {
+        "law": cfg.fit.law, "method": method, "objective": plan.objective,
+        "weights": d.as_dict(weights),
+        "predicted": {m: float(laws[m].predict(weights[None])[0]) for m in plan.objective},
+        "predicted_objective": float(predict(weights)[0]),
+        "baselines": {name: {"weights": d.as_dict(w), "predicted_objective": float(predict(w)[0]),
+                             "moved_by_caps": moved}
+                      for name, (w, moved) in baselines(d, cfg.validation.temperature).items()},
+        "best_run": {"index": int(swarm.index[best_run]), "weights": d.as_dict(swarm.weights[best_run]),
+                     "objective": float(observed[best_run]), "predicted_objective": float(predict(swarm.weights[best_run])[0])},
+        "epochs": epochs_table(d, weights, cfg.target.tokens) if d.tokens is not None else None,
+        "laws": {m: law.to_dict() for m, law in laws.items()},
+    }
+
+
+def write_proposal(plan: MixPlan, proposal: dict) -> Path:
+    """mixture.yaml (for `gristmill train`) and proposal.json in the run folder; returns the YAML's path."""
+    cfg = plan.config
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    path = plan.run_dir / "mixture.yaml"
+    others = ", ".join(f"{k} {v['predicted_objective']:.4f}" for k, v in proposal["baselines"].items())
+    write_mixture(path, proposal["weights"], cfg.tokens, cfg.seed, cfg.caps.max_epochs, comments=[
+        f"proposed by `gristmill mix propose` for {cfg.name} ({proposal['law']} law, {proposal['method']})",
+        f"predicted objective {proposal['predicted_objective']:.4f}; baselines: {others}",
+        f"details: {plan.run_dir / 'proposal.json'}"])
+    write_json(plan.run_dir / "proposal.json", proposal)
+    return path

@@ -1,0 +1,43 @@
+"""The four verbs end to end with a fake trainer that follows a known law: sweep -> fit -> propose ->
+validate, the proposal beating the natural, uniform and temperature baselines, and the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mixing.api import fit, propose, sweep, validate
+from tests.test_mixing_support import fake_train, trained_count, write_config
+from yamlconfig import ConfigError
+
+
+def test_sweep_fit_propose_validate(tmp_path):
+    config = write_config(tmp_path)
+    with pytest.raises(ConfigError, match="run `gristmill mix sweep` first"):
+        fit(config)
+    run_dir = sweep(config, train_fn=fake_train)
+    assert trained_count(run_dir) == 24
+
+    result = fit(config)
+    assert result["runs"] == 24 and result["laws"]["loglinear"]["objective"]["spearman"] > 0.9
+
+    with pytest.raises(ConfigError, match="run `gristmill mix propose` first"):
+        validate(config, train_fn=fake_train)
+    mixture = propose(config)
+    assert mixture == run_dir / "mixture.yaml"
+
+    report = validate(config, train_fn=fake_train)
+    assert trained_count(run_dir / "validate") == 7  # proposed, 3 baselines, 3 random
+    validation = json.loads((run_dir / "validation.json").read_text())
+    assert all(gap < 0 for gap in validation["proposed_minus_baseline"].values())
+    assert validation["scores"]["spearman"] > 0.9
+    text = report.read_text()
+    for heading in ("## Sweep", "## Fit", "## Proposal", "## Validation"):
+        assert heading in text
+    assert "The proposal beats every baseline" in text
+    for png in ("fit.png", "weights.png", "losses.png"):
+        assert (run_dir / png).stat().st_size > 5000
+
+    validate(config, train_fn=fake_train)  # resumes: nothing to train again
+    assert trained_count(run_dir / "validate") == 7
