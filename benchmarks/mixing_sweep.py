@@ -4,7 +4,7 @@ k-fold Spearman over the sweep and the Spearman on the held-out validation runs,
 actual objective against the natural, uniform and temperature baselines, and the FLOPs spent as a
 share of the target run's. Everything resumes: a second run of the same command trains nothing.
 
-Run: .venv/bin/python benchmarks/mixing_sweep.py pipelines/mix.yaml [--set validate.random=16 ...]
+Run: .venv/bin/python benchmarks/mixing_sweep.py pipelines/mix.yaml [--set sweep.proxies=64 ...]
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--curve", type=int, nargs="+", default=[16, 32, 64],
+                        help="also score the laws fitted on only the first n proxies (a sweep grows in its folder)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -51,6 +53,16 @@ def main() -> None:
                         for m, c in plan.objective.items())
         print(f"| {kind} | {fit['laws'][kind]['objective']['spearman']:.3f} | "
               f"{scores(predicted, actual)['spearman']:.3f} |")
+    counts = [n for n in args.curve if n <= len(swarm.index)]
+    print(f"\nheld-out Spearman ({len(runs)} runs) when fitting on the first n proxies\n"
+          "| law | " + " | ".join(f"n = {n}" for n in counts) + " |\n|---|" + "---|" * len(counts))
+    for kind in LAWS:
+        cells = []
+        for n in counts:
+            predicted = sum(c * fit_law(kind, swarm.weights[:n], swarm.metrics[m][:n], plan.config.seed)
+                            .predict(held_out) for m, c in plan.objective.items())
+            cells.append(f"{scores(predicted, actual)['spearman']:.3f}")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
     by_run = {r["run"]: r["actual"] for r in runs}
     print("\n| mixture | actual objective |\n|---|---|")
     for name in ("proposed", "natural", "uniform", "temperature"):

@@ -296,3 +296,11 @@ def test_the_ready_pipelines_run_end_to_end_from_the_cli(tmp_path: Path):
     summary = json.loads((tmp_path / "train" / "summary.json").read_text())
     assert summary["steps"] == 20 and summary["tokens_by_source"]["books/gutenberg"] == 16384
     assert (tmp_path / "train" / "hf" / "model.safetensors").is_file()
+
+
+def test_the_throughput_benchmark_runs_on_cpu():
+    """benchmarks/train_throughput.py builds both sides as the trainer does (guards the GPU script's code path)."""
+    done = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--sizes", "tiny", "--seq", "32",
+                           "--batch", "2", "--steps", "1", "--warmup", "1", "--vocab", "512", "--no-compile"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "| tiny |" in done.stdout, done.stdout + done.stderr
