@@ -31,6 +31,7 @@ import torch  # noqa: E402
 
 from train.kernels import (  # noqa: E402
     chunked_linear_cross_entropy,
+    fused_linear_cross_entropy,
     get_kernels,
     plain_linear_cross_entropy,
     torch_kernels,
@@ -94,6 +95,7 @@ def cpu_section(rows, hidden_dim, vocab, repeats):
         "plain F.cross_entropy (full logits)": plain_linear_cross_entropy,
         "chunked, eager": chunked_linear_cross_entropy,
         "chunked, per-chunk step compiled": lambda h, w, t: chunked_linear_cross_entropy(h, w, t, compile=True),
+        "fused (gradients in forward; CPU default)": fused_linear_cross_entropy,
     }
     print(f"{'variant':40} {'peak extra MiB':>15} {'median s':>9}  loss")
     for name, fn in variants.items():
@@ -130,6 +132,7 @@ def gpu_loss_section(rows, hidden_dim, vocab, repeats):
     variants = {
         "plain F.cross_entropy (full logits)": plain_linear_cross_entropy,
         "torch chunked, per-chunk step compiled": lambda h, w, t: chunked_linear_cross_entropy(h, w, t, compile=True),
+        "torch fused (gradients in forward)": fused_linear_cross_entropy,
         "Liger fused linear cross-entropy": get_kernels("liger").linear_cross_entropy,
     }
     print(f"{'variant':40} {'peak extra MiB':>15} {'median ms':>10}  loss")
