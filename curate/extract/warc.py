@@ -4,12 +4,19 @@ HTTP 200 `response` records with an HTML content type become documents whose
 raw bytes travel in `html` until `extract.html` turns them into `text`; WET
 `conversion` records become documents with their text directly. Every other
 record is counted by reason (`request_record`, `http_404`, `not_html`, ...).
+A status line fastwarc cannot read (real archives hold `HTTP/1.1 HTTP/1.1 200 OK`,
+written by a tool that put the protocol in twice) is read leniently: the first
+three-digit code after the protocol tokens is the status. Bodies stored with
+their transfer or content encoding (wget keeps `chunked`; a capture that asked
+for gzip keeps gzip) are decoded where the bytes really are encoded: archives
+also store decoded bodies under the original headers.
 `origin` carries file, record index, byte offset, WARC-Record-ID and
 WARC-Date, so every document can be traced to its bytes.
 
 fastwarc stops quietly at damage; after the last record the reader checks
 that the rest of the file really is that record, and counts and logs a
-`corrupt_file` with file and offset where it is not.
+`corrupt_file` with file and offset where it is not. A last record that is
+itself cut short is that `corrupt_file`, not a document.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from curate.engine.schema import CORE, doc_id
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+STATUS = re.compile(r"^(?:HTTP/\d(?:\.\d)?\s+)+(\d{3})(?:\s|$)")
+CHUNK = re.compile(rb"([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?\r\n")
+GZIP_OR_ZLIB = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")  # magic bytes
+MAX_INFLATED = 64 << 20  # a compressed body inflates to at most this much (a page, not a bomb)
 SCHEMA = pa.schema([pa.field(n, t) for n, t in {**CORE, **WARC_COLUMNS}.items()])
 
 
@@ -35,20 +46,28 @@ def read_warc(path: str, cfg: InputConfig, default_source: str, stats: ReadStats
 
     rows: dict[str, list] = {n: [] for n in SCHEMA.names}
     position = {"last": None}
+    held = None  # the latest document, kept back until we know its record is whole
     try:
         records = ArchiveIterator(path, parse_http=True)
         for doc in _documents(records, WarcRecordType, path, default_source, stats, position):
-            for name, value in doc.items():
-                rows[name].append(value)
-            if len(rows["id"]) >= cfg.batch_size:
+            if held is not None and _append(rows, held) >= cfg.batch_size:
                 yield _flush(rows)
+            held = doc
         damage = _damage_after(path, position["last"])
     except (OSError, ValueError) as err:  # fastwarc raises on a header it cannot parse
-        damage = (position["last"] or 0, f"stopped reading: {err}")
+        damage = (position["last"] or 0, f"stopped reading: {err}", True)
     if damage:
         stats.problem("corrupt_file", f"{path}@{damage[0]}", damage[1])
+    if held is not None and not (damage and not damage[2] and held["origin"]["offset"] == position["last"]):
+        _append(rows, held)  # a truncated last record is the corrupt_file counted above, not a document
     if rows["id"]:
         yield _flush(rows)
+
+
+def _append(rows: dict[str, list], doc: dict) -> int:
+    for name, value in doc.items():
+        rows[name].append(value)
+    return len(rows["id"])
 
 
 def _documents(records, types, path: str, source: str, stats: ReadStats, position: dict) -> Iterator[dict]:
@@ -57,7 +76,7 @@ def _documents(records, types, path: str, source: str, stats: ReadStats, positio
         position["last"] = record.stream_pos
         kind = record.record_type
         if kind == types.response:
-            status = record.http_headers.status_code if record.http_headers else None
+            status = _status(record.http_headers)
             content_type = (record.http_content_type or "").lower()
             if status != 200:
                 stats.skip(f"http_{status}" if status else "not_http")
@@ -65,7 +84,7 @@ def _documents(records, types, path: str, source: str, stats: ReadStats, positio
             if content_type not in HTML_TYPES:
                 stats.skip("not_html")
                 continue
-            html, text = record.reader.read(), ""
+            html, text = _decoded(record.reader.read(), record.http_headers), ""
             content_type = record.http_headers.get("Content-Type", content_type)
         elif kind == types.conversion:  # WET: text already extracted
             html, content_type = None, record.headers.get("Content-Type", "text/plain")
@@ -83,6 +102,50 @@ def _documents(records, types, path: str, source: str, stats: ReadStats, positio
                "content_type": content_type}
 
 
+def _decoded(body: bytes, headers) -> bytes:
+    """The body without the transfer and content encoding the headers name, where it really has them."""
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        body = _dechunk(body)
+    encoding = (headers.get("Content-Encoding") or "").lower().strip()
+    if encoding in ("gzip", "x-gzip", "deflate") and body[:2] in GZIP_OR_ZLIB:
+        inflater = zlib.decompressobj(47)  # gzip or zlib header, detected
+        try:
+            body = inflater.decompress(body, MAX_INFLATED)
+        except zlib.error:
+            pass  # left as stored; extraction will find no text in it
+    return body
+
+
+def _dechunk(body: bytes) -> bytes:
+    """A chunked body joined. A body that does not start with a well-formed chunk is returned as it is
+    (stored decoded under a stale header); one whose chunking breaks off later (a truncated record)
+    keeps the chunks before the break and the rest as stored."""
+    parts, pos = [], 0
+    while (size := CHUNK.match(body, pos)) is not None:
+        start, length = size.end(), int(size.group(1), 16)
+        if length == 0:
+            return b"".join(parts)
+        end = start + length
+        if body[end:end + 2] != b"\r\n":
+            if parts or end >= len(body):  # broken later, or the first chunk is cut off by the record's end
+                parts.append(body[start:])
+                pos = len(body)
+            break
+        parts.append(body[start:end])
+        pos = end + 2
+    return b"".join(parts) + body[pos:] if parts else body
+
+
+def _status(headers) -> int | None:
+    """The HTTP status code, also where fastwarc could not parse the status line."""
+    if headers is None:
+        return None
+    if headers.status_code is not None:
+        return headers.status_code
+    found = STATUS.match(headers.status_line or "")
+    return int(found.group(1)) if found else None
+
+
 def _flush(rows: dict[str, list]) -> pa.RecordBatch:
     batch = pa.RecordBatch.from_pydict(rows, schema=SCHEMA)
     for v in rows.values():
@@ -90,11 +153,12 @@ def _flush(rows: dict[str, list]) -> pa.RecordBatch:
     return batch
 
 
-def _damage_after(path: str, last_pos: int | None) -> tuple[int, str] | None:
-    """(offset, what) when the file does not end cleanly with the last record fastwarc gave."""
+def _damage_after(path: str, last_pos: int | None) -> tuple[int, str, bool] | None:
+    """(offset, what, whether the last record itself is whole) when the file does not end cleanly with
+    the last record fastwarc gave."""
     size = os.path.getsize(path)
     if last_pos is None:
-        return (0, "no readable WARC record") if size else None
+        return (0, "no readable WARC record", True) if size else None
     with open(path, "rb") as f:
         f.seek(last_pos)
         tail = f.read()
@@ -104,20 +168,21 @@ def _damage_after(path: str, last_pos: int | None) -> tuple[int, str] | None:
         try:
             block = inflater.decompress(tail)
         except zlib.error as err:
-            return last_pos, f"corrupt gzip member: {err}"
+            return last_pos, f"corrupt gzip member: {err}", False
         if not inflater.eof:
-            return last_pos, "truncated gzip member"
+            return last_pos, "truncated gzip member", False
         rest = inflater.unused_data
         if rest.strip(b"\0"):
-            return size - len(rest), "unreadable data after the last record"
+            return size - len(rest), "unreadable data after the last record", True
         tail = block
     header_end = tail.find(b"\r\n\r\n")
     length = CONTENT_LENGTH.search(tail[: header_end + 2]) if header_end >= 0 else None
     if length is None:
-        return last_pos, "record header without Content-Length"
+        return last_pos, "record header without Content-Length", False
     end = header_end + 4 + int(length.group(1))
     if len(tail) < end:
-        return last_pos, f"record truncated: {len(tail) - header_end - 4} of {int(length.group(1))} bytes"
+        return (last_pos, f"record truncated: {len(tail) - header_end - 4} of {int(length.group(1))} bytes",
+                False)
     if tail[end:].strip():
-        return last_pos if compressed else last_pos + end, "unreadable data after the last record"
+        return last_pos if compressed else last_pos + end, "unreadable data after the last record", True
     return None
