@@ -151,11 +151,12 @@ def build(mcfg, cfg: TrainConfig, device: torch.device):
     on_gpu = device.type == "cuda"
     model = parallelize(model, activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile,
                         shard=dist.is_initialized(), param_dtype=torch.bfloat16 if on_gpu else torch.float32)
+    fused = on_gpu or not dist.is_initialized()  # torch's fused AdamW (CPU too), except on sharded CPU tensors
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=cfg.stages[0].lr.peak, betas=cfg.betas, fused=on_gpu, foreach=not on_gpu or None)
+                                  lr=cfg.stages[0].lr.peak, betas=cfg.betas, fused=fused, foreach=None if fused else True)
     return model, optimizer
 
 
