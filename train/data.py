@@ -10,6 +10,7 @@ any number of ranks: rank r of W takes its slice of each step's global batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -109,15 +110,14 @@ class MixtureIndex:
         caps = mix.max_epochs if isinstance(mix.max_epochs, dict) else {}
         default = mix.max_epochs if not isinstance(mix.max_epochs, dict) else 4.0
         problems = []
-        for s, count, have, ep in zip(self.sources, self.counts, available, self.epochs):
+        for k, (s, count, have, ep) in enumerate(zip(self.sources, self.counts, available, self.epochs)):
             cap = caps.get(s, default)
             if count and have == 0:
                 problems.append(f"{s}: needs {count} windows of {self.seq_len + 1} tokens but has none "
-                                f"({self.streams[self.sources.index(s)].n_tokens} tokens)")
+                                f"({self.streams[k].n_tokens} tokens)")
             elif ep > cap:
-                problems.append(f"{s}: weight {self.weights[self.sources.index(s)]:.4f} asks for "
-                                f"{count * self.seq_len:,} tokens = {ep:.2f} epochs of its "
-                                f"{have * self.seq_len:,}, over the cap of {cap:g}")
+                problems.append(f"{s}: weight {self.weights[k]:.4f} asks for {count * self.seq_len:,} tokens = "
+                                f"{ep:.2f} epochs of its {have * self.seq_len:,}, over the cap of {cap:g}")
         if problems:
             raise ConfigError(["max_epochs: this mixture would repeat sources more than allowed:"] + problems)
 
@@ -151,6 +151,7 @@ class MixtureLoader:
         return tokens[:, :-1], tokens[:, 1:], sources
 
 
+@functools.cache  # evaluation asks for the same windows every `eval.every` steps
 def validation_windows(tokens_dir: str | Path, source: str, seq_len: int, max_tokens: int) -> np.ndarray:
     """The first held-out windows of a source, up to `max_tokens` (shape (n, seq_len + 1))."""
     meta = read_meta(tokens_dir)

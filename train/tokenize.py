@@ -26,6 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field
@@ -139,40 +140,33 @@ def tokenize_file(index: int, path: str, cfg: TokenizeConfig, out: Path, dtype: 
     tok = load_tokenizer(out / "tokenizer")
     eos = tok.eos_token_id
     columns = [cfg.text_field, cfg.source_field] + ([cfg.id_field] if cfg.id_field in pq.read_schema(path).names else [])
-    chunks: dict[tuple[str, str], list[np.ndarray]] = {}
-    stats: dict[str, dict] = {}
-    last_bytes: dict[str, int] = {}  # UTF-8 size of each source's last training document
+    docs_of: dict[tuple[str, str], list[tuple[np.ndarray, int]]] = {}  # (source, split) -> (tokens, UTF-8 bytes)
     row = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=cfg.batch_rows, columns=columns):
         data = batch.to_pydict()
         ids = data.get(cfg.id_field) or [f"{Path(path).name}:{row + i}" for i in range(batch.num_rows)]
+        sizes = pc.binary_length(batch.column(cfg.text_field)).to_pylist()
         row += batch.num_rows
         keep = [i for i, t in enumerate(data[cfg.text_field]) if t]
-        encoded = tok(list(data[cfg.text_field][i] for i in keep), add_special_tokens=False)["input_ids"]
-        for i, ids_ in zip(keep, encoded):
-            source = data[cfg.source_field][i] or "unknown"
+        encoded = tok([data[cfg.text_field][i] for i in keep], add_special_tokens=False)["input_ids"]
+        for i, tokens in zip(keep, encoded):
             split = "val" if is_validation(str(ids[i]), cfg.validation_fraction) else "train"
-            chunks.setdefault((source, split), []).append(np.asarray(ids_ + [eos], dtype=dtype))
-            s = stats.setdefault(source, {}).setdefault(split, {"tokens": 0, "docs": 0, "bytes": 0})
-            s["tokens"] += len(ids_) + 1
-            s["docs"] += 1
-            s["bytes"] += len(data[cfg.text_field][i].encode("utf-8"))
-            if split == "train":
-                last_bytes[source] = len(data[cfg.text_field][i].encode("utf-8"))
-    for source in stats:  # a source with no held-out document here gives its last one, if it has two
-        train, val = chunks.get((source, "train"), []), chunks.get((source, "val"))
-        if cfg.validation_fraction > 0 and not val and len(train) >= 2:
-            moved = train.pop()
-            chunks[(source, "val")] = [moved]
-            stats[source]["val"] = {"tokens": len(moved), "docs": 1, "bytes": last_bytes[source]}
-            for k, v in stats[source]["val"].items():
-                stats[source]["train"][k] -= v
-    for (source, split), docs in chunks.items():
+            key = (data[cfg.source_field][i] or "unknown", split)
+            docs_of.setdefault(key, []).append((np.asarray(tokens + [eos], dtype=dtype), sizes[i]))
+    for source, _ in list(docs_of):  # a source with no held-out document here gives its last one, if it has two
+        train = docs_of.get((source, "train"), [])
+        if cfg.validation_fraction > 0 and (source, "val") not in docs_of and len(train) >= 2:
+            docs_of[(source, "val")] = [train.pop()]
+    stats: dict[str, dict] = {}
+    for (source, split), docs in docs_of.items():
+        stats.setdefault(source, {})[split] = {"tokens": sum(len(t) for t, _ in docs), "docs": len(docs),
+                                               "bytes": sum(b for _, b in docs)}
+    for (source, split), docs in docs_of.items():
         folder = out / source_dir(source) / split
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / f"part-{index:05d}"
-        tokens = np.concatenate(docs)
-        ends = np.cumsum([len(d) for d in docs], dtype=np.int64)
+        tokens = np.concatenate([t for t, _ in docs])
+        ends = np.cumsum([len(t) for t, _ in docs], dtype=np.int64)
         tokens.tofile(f"{stem}.bin.tmp")
         with open(f"{stem}.idx.tmp", "wb") as fh:
             np.save(fh, ends)
@@ -200,17 +194,16 @@ def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> di
     files = input_files(cfg)
     out = Path(cfg.output)
     digest = config_hash(cfg, files)
-    if (out / "meta.json").exists() or (out / "_work").exists():
-        previous = (out / "_work" / "config").read_text() if (out / "_work" / "config").exists() else None
-        if (out / "meta.json").exists():
-            previous = json.loads((out / "meta.json").read_text()).get("config_hash")
-        if previous != digest and not overwrite:
+    done, partial = out / "meta.json", out / "_work" / "config"
+    previous = (json.loads(done.read_text())["config_hash"] if done.exists()
+                else partial.read_text() if partial.exists() else None)
+    if previous == digest and done.exists():
+        progress(f"{out}: already tokenized with this config")
+        return json.loads(done.read_text())
+    if previous not in (None, digest):
+        if not overwrite:
             raise ConfigError([f"output: {out} holds tokens of another config; pass --overwrite to replace them"])
-        if previous != digest:
-            shutil.rmtree(out)
-        elif (out / "meta.json").exists():
-            progress(f"{out}: already tokenized with this config")
-            return json.loads((out / "meta.json").read_text())
+        shutil.rmtree(out)
     (out / "_work").mkdir(parents=True, exist_ok=True)
     (out / "_work" / "config").write_text(digest)
 

@@ -92,12 +92,11 @@ def all_mean(values: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, tokens_dir: str, sources: list[str], cfg: TrainConfig, rank: int, world: int,
+def evaluate(model, tokens_dir: str, meta: dict, sources: list[str], cfg: TrainConfig, rank: int, world: int,
              device) -> dict[str, dict[str, float]]:
     """Mean loss per token and bits per byte on each source's held-out windows. Every rank runs
     the same number of forwards (FSDP gathers need all ranks), padding with zero-weight rows."""
     model.eval()
-    meta = read_meta(tokens_dir)
     results = {}
     for source in sources:
         windows = validation_windows(tokens_dir, source, cfg.seq_len, cfg.eval.max_tokens_per_source)
@@ -183,7 +182,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     loaders = [MixtureLoader(ix, cfg.micro_batch, cfg.grad_accum, rank, world) for ix in indexes]
 
     model, optimizer = build(mcfg, cfg, device)
-    kernels = model.kernels
 
     fingerprints = [ix.fingerprint for ix in indexes]
     state = {"step": 0, "tokens_by_source": {}, "fingerprints": fingerprints, "model": mcfg.to_dict()}
@@ -201,16 +199,17 @@ def train(cfg: TrainConfig) -> TrainResult:
             plan = {s: {k: round(v, 4) for k, v in p.items()} for s, p in ix.plan().items()}
             print(f"stage {stage.name}: {steps} steps of {global_batch} x {cfg.seq_len} tokens; per source: "
                   + json.dumps(plan), flush=True)
-        print(f"model: {model_config_line(mcfg, device, kernels.name, world)}", flush=True)
+        print(f"model: {model.num_params() / 1e6:.1f}M parameters ({mcfg.n_layers} layers, dim {mcfg.dim}, "
+              f"vocab {mcfg.vocab_size}) on {world} x {device.type}, kernels {model.kernels.name}", flush=True)
 
     flops_token = flops_per_token(mcfg, cfg.seq_len, count_embedding=True)
     total_steps = sum(stage_steps)
     step, loss_value, val = state["step"], float("nan"), {}
     stage_start = 0
-    for stage, loader, mixture, steps in zip(cfg.stages, loaders, mixtures, stage_steps):
+    for stage, loader, mixture, meta, steps in zip(cfg.stages, loaders, mixtures, metas, stage_steps):
         stage_end = stage_start + steps
         sources = loader.index.sources
-        val_sources = [s for s, m in read_meta(mixture.tokens)["sources"].items() if m["val"]["tokens"]]
+        val_sources = [s for s, m in meta["sources"].items() if m["val"]["tokens"]]
         while step < stage_end:
             t0 = time.perf_counter()
             local = step - stage_start
@@ -246,7 +245,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             metrics.write(row)
             metrics.progress(row, total_steps)
             if (cfg.eval.every and step % cfg.eval.every == 0) or step == stage_end:
-                val = evaluate(model, mixture.tokens, val_sources, cfg, rank, world, device)
+                val = evaluate(model, mixture.tokens, meta, val_sources, cfg, rank, world, device)
                 metrics.write({"step": step, "stage": stage.name, "val": val})
                 if rank == 0:
                     print(f"[{stage.name}] step {step} val " + " ".join(
@@ -260,7 +259,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         from .export import export_hf
         export_hf(model, mcfg, Path(mixtures[-1].tokens) / "tokenizer", out / "hf", cfg.seq_len)
     if not val:  # resumed after the last step: report the final validation loss anyway
-        val = evaluate(model, mixtures[-1].tokens, list(metas[-1]["sources"]), cfg, rank, world, device)
+        val = evaluate(model, mixtures[-1].tokens, metas[-1], list(metas[-1]["sources"]), cfg, rank, world, device)
     if rank == 0:
         train_tokens = {s: m["train"]["tokens"] for s, m in metas[0]["sources"].items()}
         summary = {"steps": step, "tokens": step * global_batch * cfg.seq_len, "val": val,
@@ -272,10 +271,3 @@ def train(cfg: TrainConfig) -> TrainResult:
     return TrainResult(steps=step, tokens=step * global_batch * cfg.seq_len,
                        flops=flops_token * step * global_batch * cfg.seq_len, final_loss=loss_value, val=val,
                        tokens_by_source=dict(state["tokens_by_source"]), out=str(out))
-
-
-def model_config_line(mcfg, device, kernels: str, world: int) -> str:
-    n = (mcfg.n_layers * (2 * mcfg.dim**2 + 2 * mcfg.dim * mcfg.n_kv_heads * mcfg.head_dim + 3 * mcfg.dim * mcfg.ffn_dim)
-         + 2 * mcfg.vocab_size * mcfg.dim)
-    return (f"{n / 1e6:.1f}M parameters ({mcfg.n_layers} layers, dim {mcfg.dim}, vocab {mcfg.vocab_size}) "
-            f"on {world} x {device.type}, kernels {kernels}")
