@@ -96,6 +96,7 @@ def validate(config: str | Path, overrides: list[str] = (), train_fn: TrainFn = 
     """Returns the path of report.md."""
     plan = load_plan(config, overrides)
     result = run_validation(plan, load_swarm(plan), train_fn)
-    log.info("validation: predicted vs actual Spearman %.3f; proposed minus baselines %s",
-             result["scores"]["spearman"], result["proposed_minus_baseline"])
+    gaps = ", ".join(f"{b} {g['difference']:+.4f} ± {g['se']:.4f}" for b, g in result["proposed_minus_baseline"].items())
+    log.info("validation over %d seeds: predicted vs actual Spearman %.3f; proposed minus baselines: %s",
+             result["seeds"], result["scores"]["spearman"], gaps)
     return write_report(plan.run_dir, plan.config.name)

@@ -76,6 +76,7 @@ class Propose(Strict):
 
 class Validate(Strict):
     random: int = Field(4, ge=0)  # held-out random mixtures trained beside the proposal
+    seeds: int = Field(3, gt=0)  # each held-out mixture trained this many times (data order and init seed)
     temperature: float = Field(3.0, gt=0)  # baseline weights ∝ token share ** (1 / temperature)
     proxy: dict[str, Any] = {}  # keys of sweep.proxy to change for validation runs (e.g. a larger model)
 

@@ -98,18 +98,30 @@ def _proposal_section(p: dict) -> list[str]:
             *_table(header, rows), "", "![weights](weights.png)", ""]
 
 
+def _verdict(baseline: str, gap: dict) -> str:
+    """One baseline's comparison: the margin, its combined standard error, and whether it exceeds it."""
+    difference, se = gap["difference"], gap["se"]
+    if difference >= 0:
+        return f"loses to {baseline} by {difference:.4f} ± {_num(se, 2)}"
+    beyond = "beyond" if se < -difference else "within"
+    return f"beats {baseline} by {-difference:.4f} ± {_num(se, 2)} ({beyond} the combined standard error)"
+
+
 def _validation_section(v: dict) -> list[str]:
-    s = v["scores"]
-    gaps = ", ".join(f"{b} {g:+.4f}" for b, g in v["proposed_minus_baseline"].items())
-    verdict = "beats" if all(g < 0 for g in v["proposed_minus_baseline"].values()) else "does not beat"
+    s, gaps = v["scores"], v["proposed_minus_baseline"]
+    robust = all(g["difference"] < 0 and g["se"] < -g["difference"] for g in gaps.values())
+    verdict = ("beats every baseline by more than the combined standard error" if robust else
+               "beats every baseline, not all beyond the combined standard error"
+               if all(g["difference"] < 0 for g in gaps.values()) else "does not beat every baseline")
     return ["## Validation", "",
-            f"{len(v['runs'])} held-out runs at the sweep's budget (proxy {v['proxy']['model']}, "
-            f"{v['proxy']['tokens']:,} tokens). Predicted vs actual objective: Spearman {_num(s['spearman'], 3)}, "
-            f"Pearson {_num(s['pearson'], 3)}, MAE {_num(s['mae'])}.", "",
-            f"The proposal {verdict} every baseline (proposed minus baseline, lower is better: {gaps}).", "",
-            *_table(["run", "predicted", "actual"],
-                    [[r["run"], f"{r['predicted']:.4f}", f"{r['actual']:.4f}"] for r in v["runs"]]), "",
-            "![per-domain losses](losses.png)", ""]
+            f"{len(v['runs'])} held-out mixtures at the sweep's budget (proxy {v['proxy']['model']}, "
+            f"{v['proxy']['tokens']:,} tokens), each trained with {v['seeds']} seeds (data order and "
+            f"initialisation); actual = mean over seeds ± standard error. Predicted vs actual objective: "
+            f"Spearman {_num(s['spearman'], 3)}, Pearson {_num(s['pearson'], 3)}, MAE {_num(s['mae'])}.", "",
+            f"The proposal {verdict}: it " + "; ".join(_verdict(b, g) for b, g in gaps.items()) + ".", "",
+            *_table(["run", "predicted", "actual", "s.e."],
+                    [[r["run"], f"{r['predicted']:.4f}", f"{r['actual']:.4f}", _num(r["se"], 2)] for r in v["runs"]]),
+            "", "![per-domain losses](losses.png)", ""]
 
 
 def _pyplot():

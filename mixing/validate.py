@@ -1,6 +1,9 @@
 """Validate a proposal: train held-out mixtures at the sweep's budget (random ones never swept, the
 proposed one, and the natural, uniform and temperature baselines) and set what the law predicted
-beside what each reached. Runs live in the run folder's validate/ and resume like the sweep's.
+beside what each reached. Each mixture is trained `validate.seeds` times (data order and model
+initialisation both change with the seed), so every actual figure is a mean with its standard
+error, and the proposal's margin over a baseline can be set against their combined standard error.
+Runs live in the run folder's validate/LABEL/seed-S and resume like the sweep's.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from .config import MixPlan, Proxy
 from .files import Swarm, write_json
 from .laws import scores
 from .propose import baselines, fit_laws, objective_of
-from .proxies import TrainFn, metric_columns, proxy_jobs, run_jobs
+from .proxies import ProxyJob, TrainFn, metric_columns, run_jobs
+from .report import BASELINES
 from .sweep import draw_mixtures
 
 
@@ -30,6 +34,22 @@ def held_out_mixtures(plan: MixPlan, swarm: Swarm, proposal: dict) -> dict[str, 
     return runs
 
 
+def seeded_jobs(plan: MixPlan, runs: dict[str, np.ndarray], proxy: dict, seeds: int) -> list[ProxyJob]:
+    """One job per mixture and seed: seed s trains with data-order and init seed `seed + s` (s = 0 is
+    how the sweep's proxies train)."""
+    d, seed = plan.domains, plan.config.seed
+    return [ProxyJob(label=f"{label}/seed-{s}", folder=plan.run_dir / "validate" / label / f"seed-{s}",
+                     weights=d.as_dict(w), tokens_dir=plan.config.tokens, seed=seed + s,
+                     max_epochs=d.as_dict(d.max_epochs), settings={**proxy, "seed": seed + s})
+            for label, w in runs.items() for s in range(seeds)]
+
+
+def mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN from a single value)."""
+    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+    return float(np.mean(values)), se
+
+
 def run_validation(plan: MixPlan, swarm: Swarm, train_fn: TrainFn) -> dict:
     cfg, d = plan.config, plan.domains
     if cfg.sweep is None:
@@ -41,23 +61,28 @@ def run_validation(plan: MixPlan, swarm: Swarm, train_fn: TrainFn) -> dict:
     if sorted(proposal["weights"]) != sorted(d.names):
         raise ConfigError([f"{proposal_path}: proposed for other domains; run `gristmill mix propose` again"])
     proxy = Proxy.model_validate({**cfg.sweep.proxy.model_dump(), **cfg.validation.proxy}).model_dump()
+    seeds = cfg.validation.seeds
     runs = held_out_mixtures(plan, swarm, proposal)
-    done = run_jobs(proxy_jobs(plan, plan.run_dir / "validate", runs, proxy), train_fn, cfg.sweep.parallel)
+    done = run_jobs(seeded_jobs(plan, runs, proxy, seeds), train_fn, cfg.sweep.parallel)
 
     predict = objective_of(fit_laws(plan, swarm), plan.objective)
     rows = []
     for label, weights in runs.items():
-        metrics = {k: v[0] for k, v in metric_columns(d.names, [done[label]]).items()}
-        rows.append({"run": label, "weights": d.as_dict(weights),
-                     "predicted": float(predict(weights)[0]),
-                     "actual": float(sum(c * metrics[m] for m, c in plan.objective.items())),
-                     "loss": {n: metrics[f"loss/{n}"] for n in d.names},
-                     "flops": done[label]["flops"]})
-    actual = {r["run"]: r["actual"] for r in rows}
-    report = {"proxy": proxy, "runs": rows,
+        records = [done[f"{label}/seed-{s}"] for s in range(seeds)]
+        metrics = {k: np.array(v) for k, v in metric_columns(d.names, records).items()}
+        per_seed = sum(c * metrics[m] for m, c in plan.objective.items())
+        actual, se = mean_and_se(per_seed)
+        rows.append({"run": label, "weights": d.as_dict(weights), "predicted": float(predict(weights)[0]),
+                     "actual": actual, "se": se, "per_seed": per_seed.tolist(),
+                     "loss": {n: float(metrics[f"loss/{n}"].mean()) for n in d.names},
+                     "flops": sum(r["flops"] for r in records)})
+    by_run = {r["run"]: r for r in rows}
+    proposed = by_run["proposed"]
+    report = {"proxy": proxy, "seeds": seeds, "runs": rows,
               "scores": scores(np.array([r["predicted"] for r in rows]), np.array([r["actual"] for r in rows])),
-              "proposed_minus_baseline": {b: actual["proposed"] - actual[b]
-                                          for b in ("natural", "uniform", "temperature")},
+              "proposed_minus_baseline": {
+                  b: {"difference": proposed["actual"] - by_run[b]["actual"],
+                      "se": float(np.hypot(proposed["se"], by_run[b]["se"]))} for b in BASELINES},
               "flops": sum(r["flops"] for r in rows)}
     write_json(plan.run_dir / "validation.json", report)
     return report

@@ -28,16 +28,21 @@ def test_sweep_fit_propose_validate(tmp_path):
     assert mixture == run_dir / "mixture.yaml"
 
     report = validate(config, train_fn=fake_train)
-    assert trained_count(run_dir / "validate") == 7  # proposed, 3 baselines, 3 random
+    assert trained_count(run_dir / "validate") == 21  # proposed, 3 baselines, 3 random; 3 seeds each
     validation = json.loads((run_dir / "validation.json").read_text())
-    assert all(gap < 0 for gap in validation["proposed_minus_baseline"].values())
+    assert validation["seeds"] == 3
+    for run in validation["runs"]:
+        assert len(run["per_seed"]) == 3 and len(set(run["per_seed"])) == 3  # the seeds differ
+        assert 0 < run["se"] < 0.01 and abs(run["actual"] - sum(run["per_seed"]) / 3) < 1e-12
+    for gap in validation["proposed_minus_baseline"].values():
+        assert gap["difference"] < 0 and gap["se"] < -gap["difference"]
     assert validation["scores"]["spearman"] > 0.9
     text = report.read_text()
     for heading in ("## Sweep", "## Fit", "## Proposal", "## Validation"):
         assert heading in text
-    assert "The proposal beats every baseline" in text
+    assert "The proposal beats every baseline by more than the combined standard error" in text
     for png in ("fit.png", "weights.png", "losses.png"):
         assert (run_dir / png).stat().st_size > 5000
 
     validate(config, train_fn=fake_train)  # resumes: nothing to train again
-    assert trained_count(run_dir / "validate") == 7
+    assert trained_count(run_dir / "validate") == 21

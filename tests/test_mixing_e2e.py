@@ -36,7 +36,7 @@ def test_sweep_fit_propose_validate_then_train_on_the_proposal(tmp_path: Path):
     config["target"]["tokens"] = 400_000
     config["sweep"].update(proxies=10, parallel=2)
     config["sweep"]["proxy"].update(tokens=16384, seq_len=64, micro_batch=8)
-    config["validate"] = {"random": 2, "temperature": 3.0}
+    config["validate"] = {"random": 2, "temperature": 3.0, "seeds": 2}
     path = tmp_path / "mix.yaml"
     path.write_text(yaml.safe_dump(config))
 
@@ -60,6 +60,7 @@ def test_sweep_fit_propose_validate_then_train_on_the_proposal(tmp_path: Path):
     cli("mix", "validate", str(path))
     validation = json.loads((run / "validation.json").read_text())
     assert {"natural", "uniform", "temperature"} <= set(validation["proposed_minus_baseline"])
+    assert all(len(run["per_seed"]) == 2 for run in validation["runs"])
     report = (run / "report.md").read_text()
     assert "Spearman" in report and list(run.glob("*.png"))
 

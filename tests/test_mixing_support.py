@@ -57,11 +57,12 @@ def write_config(tmp_path: Path, **changes) -> Path:
 
 def fake_train(config: dict, out_dir: Path):
     """Stands in for train.api.train: reads the stage's mixture file, answers with the true law
-    plus a little noise fixed by the mixture, and leaves a file so calls can be counted."""
+    plus a little noise fixed by the mixture and the seeds, and leaves a file so calls can be counted."""
     mixture = yaml.safe_load(Path(config["stages"][0]["mixture"]).read_text())
     names = list(mixture["weights"])
     w = np.array([mixture["weights"][n] for n in names])
-    noise = np.random.default_rng(abs(hash(tuple(np.round(w, 6)))) % 2**32).normal(0, 0.002, len(names))
+    key = (*np.round(w, 6), mixture["seed"], config.get("seed", 0))
+    noise = np.random.default_rng(abs(hash(key)) % 2**32).normal(0, 0.002, len(names))
     losses = true_losses(w)[0] + noise
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "trained").write_text("1")

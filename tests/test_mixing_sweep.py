@@ -14,6 +14,7 @@ from mixing.cost import sweep_cost
 from mixing.proxies import ProxyFailed
 from mixing.simplex import project, round_to_grid, within_caps
 from mixing.sweep import draw_mixtures, run_sweep
+from mixing.validate import seeded_jobs
 from tests.test_mixing_support import DOMAINS, fake_train, trained_count, write_config
 from yamlconfig import ConfigError
 
@@ -143,3 +144,12 @@ def test_sweep_cost_counts_embedding_and_output_layers():
     cost = sweep_cost(proxy, 128, 100_000, 32, target, 512, 50_000_000, 8192)
     assert cost["proxy_flops"] == pytest.approx(32 * 100_000 * by_hand(proxy, 128))
     assert cost["percent_of_target"] == pytest.approx(100 * cost["proxy_flops"] / (50_000_000 * by_hand(target, 512)))
+
+
+def test_validation_seeds_change_data_order_and_init(tmp_path):
+    plan = load_plan(write_config(tmp_path, seed=5))
+    jobs = seeded_jobs(plan, {"uniform": np.full(4, 0.25)}, plan.config.sweep.proxy.model_dump(), seeds=3)
+    assert [job.label for job in jobs] == ["uniform/seed-0", "uniform/seed-1", "uniform/seed-2"]
+    assert [job.seed for job in jobs] == [5, 6, 7]  # the mixture file's seed: data order
+    assert [job.train_config()["seed"] for job in jobs] == [5, 6, 7]  # the model's initialisation
+    assert len({job.digest for job in jobs}) == 3
