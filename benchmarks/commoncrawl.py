@@ -6,7 +6,7 @@ Input: the Python documentation that Debian's `python3.11-doc` ships (real HTML,
 on 127.0.0.1 and captured with warcio into WARC files, so records carry real HTTP headers. Reference
 text: the reST source Sphinx built each page from (`_sources/*.rst.txt`), with markup stripped; the
 score is bag-of-words F1 of an engine's text against it (precision: how much of the output is page
-text, recall: how much of the page text came out).
+text, recall: how much of the page text came out; tokens as in benchmarks/extraction_quality.py).
 
 datatrove's language filter downloads its model at run time, so its pipeline runs without language
 id; gristmill's includes it (py3langid) and is still compared as is.
@@ -27,12 +27,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.extraction_quality import f1, rst_text  # noqa: E402
+
 DOCS = Path("/usr/share/doc/python3.11/html")
 
 
@@ -92,36 +95,9 @@ def run_gristmill(warcs: Path, out: Path, workers: int, work: Path) -> tuple[flo
     return time.perf_counter() - t0, json.loads((out / "manifest.json").read_text())
 
 
-RST_MARKUP = [
-    (r"^\.\. [^\n]*(\n[ \t]+[^\n]*)*", ""),  # directives and comments with their indented options
-    (r":[\w:-]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`", r"\1"),  # roles like :func:`name <target>`
-    (r"`([^`<]*?)(?:\s*<[^>]*>)?`_*", r"\1"),  # links and interpreted text
-    (r"\*\*|``|::", " "),
-    (r"^[=\-~^\"'`#*+]{3,}\s*$", ""),  # section underlines
-]
-
-
-def words(text: str) -> Counter:
-    return Counter(re.findall(r"\w+", text.lower()))
-
-
 def reference(url_path: str) -> str | None:
     src = DOCS / "_sources" / (url_path.removesuffix(".html") + ".rst.txt")
-    if not src.exists():
-        return None
-    text = src.read_text("utf-8", "replace")
-    for pattern, repl in RST_MARKUP:
-        text = re.sub(pattern, repl, text, flags=re.M)
-    return text
-
-
-def f1(got: str, ref: str) -> float:
-    a, b = words(got), words(ref)
-    overlap = sum((a & b).values())
-    if not overlap:
-        return 0.0
-    p, r = overlap / sum(a.values()), overlap / sum(b.values())
-    return 2 * p * r / (p + r)
+    return rst_text(src) if src.exists() else None
 
 
 def extraction_scores(warcs: list[Path]) -> dict[str, tuple[float, int, float]]:
@@ -165,7 +141,6 @@ def main() -> None:
     args = ap.parse_args()
     if not DOCS.exists():
         sys.exit(f"{DOCS} is missing: apt-get install python3.11-doc")
-    sys.path.insert(0, str(ROOT))
     shutil.rmtree(args.work, ignore_errors=True)
     warcs = capture(args.work / "warc", args.files)
     size_mb = sum(p.stat().st_size for p in warcs) / 1e6
