@@ -1,9 +1,11 @@
 """extract.html: raw HTML bytes -> main text, after charset detection.
 
-The charset declared in the HTTP header is tried first, strictly; pages whose
-bytes do not decode with it (a page declared UTF-8 that is Latin-1) get
-resiliparse's detector, then UTF-8 and Windows-1252 as fallbacks. Main text
-comes from resiliparse (default, fast) or trafilatura (`engine: trafilatura`).
+The charset declared in the HTTP header is tried first, strictly, then UTF-8,
+strictly (most pages are UTF-8, and other encodings' non-ASCII bytes are almost
+never valid UTF-8); pages whose bytes decode with neither (a page declared
+UTF-8 that is Latin-1) get resiliparse's detector, then UTF-8 and Windows-1252
+as fallbacks. Main text comes from resiliparse (default, fast; see
+curate/extract/maintext.py) or trafilatura (`engine: trafilatura`).
 Rows that already have text (WET records) pass through; pages with no main
 text are dropped with the reason `no_main_text`.
 
@@ -46,9 +48,9 @@ def decode_html(html: bytes, content_type: str | None) -> str:
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
     declared = CHARSET.search(content_type or "")
-    if declared:
+    for encoding in (declared.group(1), "utf-8") if declared else ("utf-8",):
         try:
-            return html.decode(declared.group(1))
+            return html.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             pass
     return bytes_to_str(html, detect_encoding(html), fallback_encodings=("utf-8", "cp1252"))
@@ -76,10 +78,14 @@ class ExtractHtml(Filter):
 
     def setup(self) -> None:
         main = self.params.main_content
-        if self.params.engine == "resiliparse":
+        if self.params.engine == "resiliparse" and main:
+            from curate.extract.maintext import main_text
+
+            self.extract = main_text
+        elif self.params.engine == "resiliparse":
             from resiliparse.extract.html2text import extract_plain_text
 
-            self.extract = lambda page: extract_plain_text(page, main_content=main, alt_texts=False)
+            self.extract = functools.partial(extract_plain_text, alt_texts=False)
         elif self.params.timeout_s is None:
             self.extract = functools.partial(trafilatura_text, precision=main)
         else:
