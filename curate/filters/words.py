@@ -5,10 +5,15 @@ off each chunk, applies special cases ("don't" -> "do", "n't") and splits
 infixes. This module runs that same algorithm with spaCy's own compiled rules
 for a language, in plain Python, and caches the answer per chunk; most chunks
 in real text repeat, so most cost one dictionary lookup.
+
+spaCy is imported without torch: spaCy imports thinc, which imports torch where it is installed (3-4 s
+in each worker process, more than the rest of a worker's start-up), and tokenizer rules never use it.
+In that process thinc then treats torch as absent; where torch is already loaded, nothing changes.
 """
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 CACHE_LIMIT = 200_000
@@ -18,7 +23,7 @@ SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
 
 class WordSplitter:
     def __init__(self, language: str = "en"):
-        import spacy
+        spacy = _spacy()
         from spacy.attrs import ORTH
 
         tokenizer = spacy.blank(language).tokenizer
@@ -132,6 +137,18 @@ class WordSplitter:
         if string[start:]:
             tokens.append(string[start:])
         return tokens
+
+
+def _spacy():
+    if "torch" in sys.modules or "spacy" in sys.modules:
+        import spacy
+        return spacy
+    sys.modules["torch"] = None  # thinc's `import torch` raises ImportError: it runs without torch
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
 
 
 @lru_cache(maxsize=8)
