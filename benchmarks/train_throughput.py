@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/train_throughput.py --device cuda --sizes 125M 350M 1B
 
 gristmill: train/trainer.py `build` (our Llama, parallelize: torch.compile per block and, on GPU,
-FSDP2 with bf16 parameters; Liger kernels on GPU; fused AdamW on GPU, foreach on CPU).
+FSDP2 with bf16 parameters, on CPU bf16 autocast; Liger kernels on GPU, the fused linear
+cross-entropy in torch on CPU; torch's fused AdamW).
 baseline: transformers `LlamaForCausalLM` (SDPA attention), torch AdamW with its defaults, bf16
-autocast on GPU, no compile, no fused kernels.
+autocast where the precision is bf16, no compile, no fused kernels.
+--precision: bf16 on GPU; on CPU both fp32 and bf16, each side in the same precision as the other.
 Each (variant, size) runs in its own process, so peak memory and compile caches are its own.
 Inputs are random token ids: throughput does not depend on the text. Prints a Markdown table (median
 tokens/s; the speed-up is the median over --repeat baseline/gristmill pairs, [min-max]);
@@ -32,7 +34,7 @@ GPU_BATCH = {"125M": 16, "350M": 8, "1B": 4}  # sequences of 2048 per step
 
 
 def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: int, warmup: int,
-            vocab: int, compile_: bool) -> dict:
+            vocab: int, compile_: bool, precision: str) -> dict:
     import torch
 
     from train.config import TrainConfig
@@ -44,6 +46,7 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
         from train.trainer import build, setup_distributed
 
         cfg = TrainConfig(out="/tmp/unused", seq_len=seq, micro_batch=batch, compile=compile_, device=device,
+                          precision=precision,
                           stages=[{"mixture": {"tokens": ".", "weights": {"x": 1}}, "tokens": 1, "lr": {"peak": 1e-4}}])
         setup_distributed(device)
         model, opt = build(mcfg, cfg, dev)
@@ -61,7 +64,7 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
 
         def step(x, y):
-            with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 logits = model(input_ids=x).logits
             torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten()).backward()
 
@@ -86,13 +89,14 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
         peak = torch.cuda.max_memory_allocated() / 2**30
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"variant": variant, "size": size, "device": device, "seq": seq, "batch": batch,
+    return {"variant": variant, "size": size, "device": device, "precision": precision, "seq": seq, "batch": batch,
             "params_M": sum(p.numel() for p in model.parameters()) / 1e6, "tokens_per_s": tps,
             "peak_GiB": peak, "flops_per_token": flops_per_token(mcfg, seq)}
 
 
-def run_child(args, variant: str, size: str, batch: int) -> dict | None:
+def run_child(args, variant: str, size: str, batch: int, precision: str) -> dict | None:
     cmd = [sys.executable, __file__, "--child", variant, "--sizes", size, "--device", args.device,
+           "--precision", precision,
            "--seq", str(args.seq), "--batch", str(batch), "--steps", str(args.steps), "--warmup",
            str(args.warmup), "--vocab", str(args.vocab)] + (["--no-compile"] if args.no_compile else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -115,24 +119,27 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--vocab", type=int, default=32000)
     p.add_argument("--no-compile", action="store_true", help="gristmill without torch.compile")
+    p.add_argument("--precision", nargs="+", choices=["fp32", "bf16"])
     p.add_argument("--repeat", type=int, default=3, help="baseline/gristmill pairs; the speed-up is their median")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     gpu = args.device == "cuda"
     args.sizes = args.sizes or (["125M", "350M", "1B"] if gpu else ["small"])
     args.seq = args.seq or (2048 if gpu else 256)
+    args.precision = args.precision or (["bf16"] if gpu else ["fp32", "bf16"])
     if args.child:
         batch = args.batch or GPU_BATCH.get(args.sizes[0], 8)
         print(json.dumps(measure(args.child, args.sizes[0], args.device, args.seq, batch, args.steps,
-                                 args.warmup, args.vocab, not args.no_compile)))
+                                 args.warmup, args.vocab, not args.no_compile, args.precision[0])))
         return
 
-    print("| size | params | device | seq x batch | baseline tok/s | gristmill tok/s | speed-up | "
+    print("| size | params | device | precision | seq x batch | baseline tok/s | gristmill tok/s | speed-up | "
           "baseline peak GiB | gristmill peak GiB |" + (" baseline MFU | gristmill MFU |" if gpu else ""))
-    print("|---" * (11 if gpu else 9) + "|")
-    for size in args.sizes:
+    print("|---" * (12 if gpu else 10) + "|")
+    for size, precision in [(s, p) for s in args.sizes for p in args.precision]:
         batch = args.batch or (GPU_BATCH.get(size, 8) if gpu else 8)
-        pairs = [(run_child(args, "baseline", size, batch), run_child(args, "gristmill", size, batch))
+        pairs = [(run_child(args, "baseline", size, batch, precision),
+                  run_child(args, "gristmill", size, batch, precision))
                  for _ in range(args.repeat)]  # A B A B: each ratio is taken between neighbours in time
         pairs = [(b, o) for b, o in pairs if b and o]
         if not pairs:
@@ -143,7 +150,7 @@ def main() -> None:
         ours = min((o for _, o in pairs), key=lambda r: abs(r["tokens_per_s"] - statistics.median(
             x["tokens_per_s"] for _, x in pairs)))
         spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) > 1 else ""
-        row = (f"| {size} | {ours['params_M']:.0f}M | {args.device} | {args.seq} x {batch} | "
+        row = (f"| {size} | {ours['params_M']:.0f}M | {args.device} | {precision} | {args.seq} x {batch} | "
                f"{base['tokens_per_s']:,.0f} | {ours['tokens_per_s']:,.0f} | "
                f"{statistics.median(ratios):.2f}x{spread} | {base['peak_GiB']:.2f} | {ours['peak_GiB']:.2f} |")
         if gpu:

@@ -86,6 +86,28 @@ def test_fused_cross_entropy_scales_with_the_incoming_gradient_and_keeps_no_logi
     assert saved and max(s.numel() for s in saved) <= 200 * 16  # gradients of weight and hidden, no logits
 
 
+def test_fused_cross_entropy_compiled_and_under_bf16_autocast():
+    """The compiled one-pass softmax step equals the eager one; under CPU bf16 autocast (what
+    `precision: bf16` runs) the fused loss matches plain autocast cross-entropy within bf16 tolerance."""
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(96, 32), torch.randn(500, 32) * 0.3
+    targets = torch.randint(0, 500, (96,))
+    targets[::5] = -100
+    eager = loss_and_grads(lambda h, w, t: fused_linear_cross_entropy(h, w, t, chunk_rows=40), hidden, weight, targets)
+    compiled = loss_and_grads(lambda h, w, t: fused_linear_cross_entropy(h, w, t, chunk_rows=40, compile=True),
+                              hidden, weight, targets)
+    for g, w in zip(compiled, eager):
+        assert close(g, w)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss_and_grads(lambda h, w, t: fused_linear_cross_entropy(h, w, t, chunk_rows=40), hidden, weight, targets)
+        want = loss_and_grads(plain_linear_cross_entropy, hidden, weight, targets)
+    assert got[1].dtype == got[2].dtype == torch.float32  # gradients in the parameters' dtype
+    for g, w in zip(got, want):
+        assert close(g, w.float(), tol=2e-2)  # bf16 has 8 bits of mantissa
+    assert not close(got[1], eager[1], tol=1e-5)  # and the matmuls did run in bf16
+
+
 def test_chunked_cross_entropy_never_saves_full_logits():
     """Only per-chunk work is recomputed in backward: nothing of size rows x vocab is kept from forward."""
     hidden = torch.randn(64, 16, requires_grad=True)

@@ -204,10 +204,12 @@ def losses(out: Path) -> list[float]:
     return [r["loss"] for r in rows if "loss" in r]
 
 
-def test_loss_falls_and_the_export_loads_in_transformers_with_equal_logits(tokens: Path, tmp_path: Path):
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_loss_falls_and_the_export_loads_in_transformers_with_equal_logits(precision, tokens: Path, tmp_path: Path):
+    """In both precisions (bf16 on CPU is autocast: fp32 parameters, bf16 matmuls)."""
     from train.trainer import train
 
-    cfg = TrainConfig.model_validate(train_config(tokens, tmp_path / "run", export=True))
+    cfg = TrainConfig.model_validate(train_config(tokens, tmp_path / "run", export=True, precision=precision))
     result = train(cfg)
     curve = losses(tmp_path / "run")
     assert result.steps == 30 and len(curve) == 30
@@ -246,8 +248,8 @@ def test_config_errors_name_the_key(tokens: Path, tmp_path: Path):
 
 @pytest.mark.slow
 def test_two_process_fsdp_matches_one_process(tokens: Path, tmp_path: Path):
-    one = train_config(tokens, tmp_path / "one", micro_batch=4, grad_accum=2)
-    two = train_config(tokens, tmp_path / "two", micro_batch=4, grad_accum=1)  # same global batch of 8
+    one = train_config(tokens, tmp_path / "one", micro_batch=4, grad_accum=2, precision="fp32")
+    two = train_config(tokens, tmp_path / "two", micro_batch=4, grad_accum=1, precision="fp32")  # global batch 8
     run_train(one, tmp_path, nproc=1)
     run_train(two, tmp_path, nproc=2)
     np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)

@@ -95,43 +95,73 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
     softmax is computed once, and backward only scales the stored gradients."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, ignore_index, rows):
-        valid = targets != ignore_index
-        n = valid.sum().clamp(min=1)
-        grad_hidden = torch.empty_like(hidden)
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
-        loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        for start in range(0, len(hidden), rows):
-            h, t, keep = hidden[start: start + rows], targets[start: start + rows], valid[start: start + rows]
-            logits = (h @ weight.T).float()
-            picked = logits.gather(1, t.clamp(min=0)[:, None])[:, 0]
-            top = logits.amax(dim=-1, keepdim=True)
-            total = logits.sub_(top).exp_().sum(dim=-1, keepdim=True)  # one exp pass, in place
-            loss += ((top + total.log())[:, 0] - picked).mul(keep).sum()
-            logits.div_(total)  # softmax
-            logits[torch.arange(len(t), device=t.device), t.clamp(min=0)] -= 1.0
-            logits.mul_((keep / n)[:, None])
-            grad_logits = logits.to(h.dtype)
-            grad_hidden[start: start + rows] = grad_logits @ weight
-            grad_weight.addmm_(grad_logits.T.float(), h.float())
+    def forward(ctx, hidden, weight, targets, ignore_index, rows, compile):
+        # Under autocast (bf16 on CPU) the matmuls run in the autocast dtype, explicitly: autocast does not
+        # reach in-place ops, and the weight gradient is accumulated in fp32 across chunks either way.
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
+        with torch.autocast(device, enabled=False):
+            loss, grad_hidden, grad_weight = _loss_and_grads(hidden, weight.to(dtype), targets, ignore_index, rows,
+                                                             compile)
         ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
-        return loss / n
+        return loss
 
     @staticmethod
     def backward(ctx, grad_output):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None
+
+
+def _softmax_grad(logits: Tensor, targets: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """For rows of logits: (sum of scale x CE, gradient of that sum = (softmax - one-hot) x scale), in fp32
+    whatever the logits' dtype, the gradient returned in the logits' dtype. Compiled, this is one fused
+    pass over the logits instead of a dozen."""
+    x = logits.float()
+    lse = torch.logsumexp(x, dim=-1, keepdim=True)
+    picked = x.gather(1, targets[:, None])
+    loss = ((lse - picked)[:, 0] * scale).sum()
+    hit = torch.arange(x.shape[1], device=x.device)[None] == targets[:, None]
+    grad = (torch.exp(x - lse) - hit.to(x.dtype)) * scale[:, None]
+    return loss, grad.to(logits.dtype)
+
+
+@functools.cache
+def _compiled_softmax_grad() -> Callable[..., tuple[Tensor, Tensor]]:
+    return torch.compile(_softmax_grad, dynamic=False)
+
+
+def _loss_and_grads(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int, rows: int,
+                    compile: bool):
+    """(mean loss, its gradient wrt hidden, wrt weight in fp32), one chunk of `rows` logits at a time."""
+    valid = targets != ignore_index
+    scale = valid / valid.sum().clamp(min=1)
+    softmax_grad = _compiled_softmax_grad() if compile else _softmax_grad
+    grad_hidden = torch.empty_like(hidden)
+    grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+    loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    for start in range(0, len(hidden), rows):
+        end = start + rows
+        h = hidden[start:end].to(weight.dtype)
+        chunk_loss, grad_logits = softmax_grad(h @ weight.T, targets[start:end].clamp(min=0), scale[start:end])
+        loss += chunk_loss
+        grad_hidden[start:end] = grad_logits @ weight
+        if weight.dtype == torch.float32:
+            grad_weight.addmm_(grad_logits.T, h)
+        else:
+            grad_weight += grad_logits.T @ h
+    return loss, grad_hidden, grad_weight
 
 
 def fused_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100,
-                               chunk_rows: int | None = None) -> Tensor:
+                               chunk_rows: int | None = None, compile: bool = False) -> Tensor:
     """Mean CE(hidden @ weight.T, targets) over non-ignored rows, gradients computed in the forward.
-    Same matmuls as the plain loss, one softmax instead of two passes, memory of one chunk of logits."""
+    Same matmuls as the plain loss, one softmax instead of two passes, memory of one chunk of logits.
+    `compile`: torch.compile the per-chunk softmax and gradient into one pass (first call ~10 s on CPU)."""
     if not (torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)):
         with torch.no_grad():
             return chunked_linear_cross_entropy(hidden, weight, targets, ignore_index, chunk_rows)
     rows = chunk_rows or max(1, CHUNK_LOGITS // weight.shape[0])
-    return _FusedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, rows)
+    return _FusedLinearCrossEntropy.apply(hidden, weight, targets, ignore_index, rows, compile)
 
 
 def plain_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
@@ -140,8 +170,7 @@ def plain_linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, 
 
 
 def torch_kernels(compile_loss: bool = False) -> Kernels:
-    loss = functools.partial(chunked_linear_cross_entropy, compile=True) if compile_loss else fused_linear_cross_entropy
-    return Kernels("torch", rms_norm, swiglu, rope, loss)
+    return Kernels("torch", rms_norm, swiglu, rope, functools.partial(fused_linear_cross_entropy, compile=compile_loss))
 
 
 # ---- liger ---------------------------------------------------------------------------------------
@@ -187,7 +216,7 @@ def get_kernels(choice: str = "auto", device: str | torch.device | None = None,
     """The kernels for config value `kernels: auto|torch|liger`.
 
     `device`: where the model runs; "auto" picks torch for a non-CUDA device even when CUDA exists.
-    `compile_loss`: torch.compile the per-chunk step of the torch loss (GPU; ~20-30 s first call on CPU).
+    `compile_loss`: torch.compile the torch loss's per-chunk softmax and gradient into one pass.
     """
     if choice not in CHOICES:
         raise ValueError(f"kernels must be one of {CHOICES}, got {choice!r}")

@@ -127,6 +127,8 @@ class Decoder(nn.Module):
 
 
 class Transformer(nn.Module):
+    autocast_dtype: torch.dtype | None = None  # set by train/parallelize.py for bf16 on CPU
+
     def __init__(self, cfg: ModelConfig, kernels):
         super().__init__()
         self.cfg = cfg
@@ -148,10 +150,11 @@ class Transformer(nn.Module):
 
     def forward(self, tokens, targets=None):
         """Logits when `targets` is None, else the mean next-token loss (fused with the output layer)."""
-        h = self.hidden(tokens)
-        if targets is None:
-            return self.lm_head(h)
-        return self.kernels.linear_cross_entropy(h.flatten(0, 1), self.lm_head.weight, targets.flatten())
+        with torch.autocast(tokens.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            h = self.hidden(tokens)
+            if targets is None:
+                return self.lm_head(h)
+            return self.kernels.linear_cross_entropy(h.flatten(0, 1), self.lm_head.weight, targets.flatten())
 
     @torch.no_grad()
     def init_weights(self, seed: int):

@@ -1,4 +1,4 @@
-"""The only place that wraps the model: activation checkpointing, torch.compile, FSDP2.
+"""The only place that wraps the model: mixed precision, activation checkpointing, torch.compile, FSDP2.
 
 Applied in this order, per transformer block (as torchtitan does):
 1. activation checkpointing, so the recompute happens inside the compiled region;
@@ -6,6 +6,9 @@ Applied in this order, per transformer block (as torchtitan does):
    graph breaks stay contained;
 3. fully_shard per block, then the root, so each block's parameters are gathered just before it
    runs and freed after, overlapping communication with the previous block's compute.
+
+bf16 on GPU is FSDP's: parameters gathered in bf16, gradients reduced in fp32. bf16 on CPU is
+autocast around the forward (fp32 parameters, bf16 matmuls), which gloo-sharded runs share.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ def apply_fsdp(model: nn.Module, param_dtype: torch.dtype) -> None:
     fully_shard(model, mp_policy=mp)
 
 
-def parallelize(model: nn.Module, *, activation_checkpointing: bool, compile: bool, shard: bool,
-                param_dtype: torch.dtype) -> nn.Module:
+def parallelize(model: nn.Module, *, activation_checkpointing: bool, compile: bool, shard: bool, bf16: bool) -> nn.Module:
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    if bf16 and not on_gpu:
+        model.autocast_dtype = torch.bfloat16
     if activation_checkpointing:
         apply_activation_checkpointing(model)
     if compile:
         apply_compile(model)
     if shard:
-        apply_fsdp(model, param_dtype)
+        apply_fsdp(model, torch.bfloat16 if bf16 and on_gpu else torch.float32)
     return model

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -141,15 +142,28 @@ class Metrics:
                   f"lr {row['lr']:.2e} grad {row['grad_norm']:.3f} {row['tokens_per_s']:,.0f} tok/s", flush=True)
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """`precision: auto` means bf16 on GPU, and on CPUs with bf16 matrix instructions (AVX512-BF16 or
+    AMX); without them bf16 is emulated and slower than fp32."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", Path("/proc/cpuinfo").read_text()))
+    except OSError:
+        return False
+
+
 def build(mcfg, cfg: TrainConfig, device: torch.device):
     """The model (initialised, wrapped by parallelize) and its AdamW, as every training run makes them."""
     torch.manual_seed(cfg.seed)
-    model = Transformer(mcfg, get_kernels(cfg.kernels, device))
+    model = Transformer(mcfg, get_kernels(cfg.kernels, device, compile_loss=cfg.compile))
     model.init_weights(cfg.seed)
     model.to(device)
     on_gpu = device.type == "cuda"
     model = parallelize(model, activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile,
-                        shard=dist.is_initialized(), param_dtype=torch.bfloat16 if on_gpu else torch.float32)
+                        shard=dist.is_initialized(), bf16=use_bf16(cfg.precision, device))
     fused = on_gpu or not dist.is_initialized()  # torch's fused AdamW (CPU too), except on sharded CPU tensors
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
@@ -200,7 +214,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             print(f"stage {stage.name}: {steps} steps of {global_batch} x {cfg.seq_len} tokens; per source: "
                   + json.dumps(plan), flush=True)
         print(f"model: {model.num_params() / 1e6:.1f}M parameters ({mcfg.n_layers} layers, dim {mcfg.dim}, "
-              f"vocab {mcfg.vocab_size}) on {world} x {device.type}, kernels {model.kernels.name}", flush=True)
+              f"vocab {mcfg.vocab_size}) on {world} x {device.type}, kernels {model.kernels.name}, "
+              f"{'bf16' if use_bf16(cfg.precision, device) else 'fp32'}", flush=True)
 
     flops_token = flops_per_token(mcfg, cfg.seq_len, count_embedding=True)
     total_steps = sum(stage_steps)
