@@ -1,9 +1,10 @@
 """Kernel figures for train/kernels.py: the output-layer loss's memory and time, and Liger's accuracy.
 
-CPU (always): the torch path's chunked linear cross-entropy (eager, and with only the per-chunk step
-compiled) against plain full-logits F.cross_entropy, forward + backward: peak extra resident memory
-(sampled from /proc, over the RSS before the step; includes the hidden and weight gradients) and
-median time.
+CPU (always): the torch path's linear cross-entropy variants (chunked with recompute, eager and with
+the per-chunk step compiled; fused with gradients in the forward, eager and with its softmax and
+gradient compiled into one pass) against plain full-logits F.cross_entropy, forward + backward, in
+fp32 and under bf16 autocast: peak extra resident memory (sampled from /proc, over the RSS before the
+step; includes the hidden and weight gradients) and median time.
 
 GPU (only where CUDA is available): Liger's fused linear cross-entropy against the compiled chunked
 loss and plain cross-entropy (peak extra CUDA memory, median time), in bf16; then every Liger op against
@@ -86,8 +87,8 @@ def make_batch(rows, hidden_dim, vocab, device="cpu", dtype=torch.float32):
     return hidden, weight, targets
 
 
-def cpu_section(rows, hidden_dim, vocab, repeats):
-    print(f"== CPU: linear cross-entropy, N={rows} H={hidden_dim} V={vocab}, fp32, forward + backward "
+def cpu_section(rows, hidden_dim, vocab, repeats, precision):
+    print(f"== CPU: linear cross-entropy, N={rows} H={hidden_dim} V={vocab}, {precision}, forward + backward "
           f"(gradients alone: {(rows + vocab) * hidden_dim * 4 / MiB:.0f} MiB)")
     batch = make_batch(rows, hidden_dim, vocab)
     want = plain_linear_cross_entropy(*batch).item()
@@ -95,16 +96,21 @@ def cpu_section(rows, hidden_dim, vocab, repeats):
         "plain F.cross_entropy (full logits)": plain_linear_cross_entropy,
         "chunked, eager": chunked_linear_cross_entropy,
         "chunked, per-chunk step compiled": lambda h, w, t: chunked_linear_cross_entropy(h, w, t, compile=True),
-        "fused (gradients in forward; CPU default)": fused_linear_cross_entropy,
+        "fused (gradients in forward)": fused_linear_cross_entropy,
+        "fused, softmax + gradient compiled": functools.partial(fused_linear_cross_entropy, compile=True),
     }
     print(f"{'variant':40} {'peak extra MiB':>15} {'median s':>9}  loss")
-    for name, fn in variants.items():
+    for name, plain_fn in variants.items():
+        def fn(*args, plain_fn=plain_fn):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                return plain_fn(*args)
+
         loss_step(fn, *batch)  # warm-up (and compilation)
         with PeakRSS() as mem:
             loss_step(fn, *batch)
         seconds = statistics.median(loss_step(fn, *batch) for _ in range(repeats))
         loss = fn(*batch).item()
-        assert abs(loss - want) < 1e-4 * abs(want), (name, loss, want)
+        assert abs(loss - want) < (1e-4 if precision == "fp32" else 1e-2) * abs(want), (name, loss, want)
         print(f"{name:40} {mem.extra_mib:15.0f} {seconds:9.3f}  {loss:.5f}")
 
 
@@ -200,7 +206,8 @@ def main():
     parser.add_argument("--gpu-rows", type=int, default=16384)
     parser.add_argument("--gpu-hidden", type=int, default=2048)
     args = parser.parse_args()
-    cpu_section(args.rows, args.hidden, args.vocab, args.repeats)
+    for precision in ("fp32", "bf16"):
+        cpu_section(args.rows, args.hidden, args.vocab, args.repeats, precision)
     if torch.cuda.is_available():
         gpu_loss_section(args.gpu_rows, args.gpu_hidden, args.vocab, 10)
         gpu_ops_section(10)
