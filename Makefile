@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: demo test test-fast bench clean setup
+.PHONY: demo test test-fast bench bench-gpu clean setup
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_gopher.py
 	$(BIN)/python benchmarks/commoncrawl.py
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/kernels_cpu.py
+
+bench-gpu: $(STAMP)  # on a machine with a CUDA GPU: trainer MFU vs transformers, Liger kernels
+	$(BIN)/python benchmarks/train_throughput.py --device cuda
 	$(BIN)/python benchmarks/kernels_cpu.py
 
 clean:
