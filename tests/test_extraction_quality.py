@@ -15,6 +15,7 @@ from resiliparse.extract.html2text import extract_plain_text
 
 from benchmarks.extraction_quality import debian_reference_pages, f1, news_pages
 from curate.extract.html import ExtractHtml, HtmlParams, decode_html
+from tests.test_warc import WARC, read_warc
 
 
 def fetched(request, loader, *args) -> list:
@@ -36,11 +37,14 @@ def news(request):
 
 
 def extracted(pages) -> list[str]:
+    return extracted_batch(pa.RecordBatch.from_pydict(
+        {"html": [p.html for p in pages], "content_type": ["text/html"] * len(pages), "text": [""] * len(pages)},
+        schema=pa.schema([("html", pa.large_binary()), ("content_type", pa.string()), ("text", pa.large_string())])))
+
+
+def extracted_batch(batch: pa.RecordBatch) -> list[str]:
     step = ExtractHtml(HtmlParams())
     step.setup()
-    batch = pa.RecordBatch.from_pydict(
-        {"html": [p.html for p in pages], "content_type": ["text/html"] * len(pages), "text": [""] * len(pages)},
-        schema=pa.schema([("html", pa.large_binary()), ("content_type", pa.string()), ("text", pa.large_string())]))
     return step.keep(batch).batch.column("text").to_pylist()
 
 
@@ -76,3 +80,12 @@ def test_pages_without_a_declared_charset_decode(news):
     assert decode_html(page.encode("utf-8"), "text/html") == page
     latin = page.encode("cp1252", errors="replace")
     assert decode_html(latin, "text/html") == latin.decode("cp1252")
+
+
+def test_a_page_of_short_lines_keeps_its_main_content():
+    """shared-mime-info's contributors page (bundled WARC): no main-content line is long enough to mark
+    where the main text starts and ends, so nothing is put back and resiliparse's text stands."""
+    batch = next(b for b in read_warc(WARC)[0] if any(u.endswith("/x497.html") for u in b.column("url").to_pylist()))
+    row = [u.endswith("/x497.html") for u in batch.column("url").to_pylist()].index(True)
+    text = extracted_batch(batch.slice(row, 1))[0]
+    assert "3. Contributors" in text and "Keith Packard" in text

@@ -34,6 +34,8 @@ def main_text(page: str) -> str:
     main, page_lines = main_text.split("\n"), page_text.split("\n")
     found = _positions(NOT_WORD.sub("", main_text).split("\n"), NOT_WORD.sub("", page_text).split("\n"))
     anchors = [j for line, j in zip(main, found) if j is not None and len(line.strip()) >= ANCHOR_CHARS]
+    if not anchors:
+        return main_text
     out, before, restored = [], None, False
     for line, j in zip(main, found):
         if j is not None:
