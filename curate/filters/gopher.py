@@ -12,6 +12,7 @@ threshold is decided by datatrove's own filter.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 
@@ -21,7 +22,7 @@ from pydantic import Field
 
 from curate.engine.step import Filter, FilterResult, Params, register
 from curate.filters.datatrove import apply_filter
-from curate.filters.words import CACHE_LIMIT, splitter
+from curate.filters.words import CACHE_LIMIT, import_spacy, splitter
 
 PARAGRAPHS = re.compile(r"\n{2,}")
 LINES = re.compile(r"\n+")
@@ -60,14 +61,17 @@ class GopherQuality(Filter):
     Params = GopherQualityParams
 
     def setup(self) -> None:
-        from datatrove.pipeline.filters import GopherQualityFilter
-
-        p = self.params.model_dump(exclude={"exact_margin"})
-        self.exact = GopherQualityFilter(**p)
         self.stop_words = set(STOP_WORDS if self.params.stop_words is None else self.params.stop_words)
         self.punct = _punctuation()
         self.words = splitter(self.params.language).words
         self.info: dict[str, tuple[bool, bool, int]] = {}
+
+    @functools.cached_property
+    def exact(self):
+        import_spacy()  # before datatrove's word tokenizer imports it with torch
+        from datatrove.pipeline.filters import GopherQualityFilter
+
+        return GopherQualityFilter(**self.params.model_dump(exclude={"exact_margin"}))
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         return _decide_all(self, batch)
@@ -151,13 +155,17 @@ class GopherRepetition(Filter):
     Params = GopherRepetitionParams
 
     def setup(self) -> None:
+        self.words = splitter(self.params.language).words
+
+    @functools.cached_property
+    def exact(self):
+        import_spacy()  # before datatrove's word tokenizer imports it with torch
         from datatrove.pipeline.filters import GopherRepetitionFilter
 
         p = self.params.model_dump(exclude={"exact_margin"})
         p["top_n_grams"] = tuple(map(tuple, p["top_n_grams"]))
         p["dup_n_grams"] = tuple(map(tuple, p["dup_n_grams"]))
-        self.exact = GopherRepetitionFilter(**p)
-        self.words = splitter(self.params.language).words
+        return GopherRepetitionFilter(**p)
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         return _decide_all(self, batch)
@@ -252,7 +260,9 @@ def _dup_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
 
 
 def _decide_all(step, batch: pa.RecordBatch) -> FilterResult:
-    """Fast path per document; datatrove's exact filter for the ones near a threshold."""
+    """Fast path per document; datatrove's exact filter for the ones near a threshold (imported and
+    built on the first such document: most tasks have none, and importing datatrove's filters costs
+    a worker ~0.6 s)."""
     texts = batch.column("text").to_pylist()
     ids = batch.column("id").to_pylist()
     keep = np.ones(len(texts), dtype=bool)

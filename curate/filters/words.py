@@ -6,15 +6,26 @@ infixes. This module runs that same algorithm with spaCy's own compiled rules
 for a language, in plain Python, and caches the answer per chunk; most chunks
 in real text repeat, so most cost one dictionary lookup.
 
-spaCy is imported without torch: spaCy imports thinc, which imports torch where it is installed (3-4 s
-in each worker process, more than the rest of a worker's start-up), and tokenizer rules never use it.
-In that process thinc then treats torch as absent; where torch is already loaded, nothing changes.
+Importing spaCy is most of a worker process's start-up (2 s, and 3-4 s more where torch is installed:
+spaCy imports thinc, which imports torch). So the rules a language needs (its prefix, suffix, infix,
+token and URL patterns and special cases) are kept as JSON in ~/.cache/gristmill (or
+$XDG_CACHE_HOME/gristmill), one file per language and spaCy version, written by the first process that
+builds them from spaCy; later processes compile the patterns and never import spaCy. Where spaCy is
+imported (to build the rules, or by datatrove's filters), it is imported without letting thinc load
+torch, which tokenizer rules never use: in that process thinc then treats torch as absent; where torch
+is already loaded, nothing changes.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import os
+import re
 import sys
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 CACHE_LIMIT = 200_000
 MERGE_SPAN = 4
@@ -23,22 +34,19 @@ SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
 
 class WordSplitter:
     def __init__(self, language: str = "en"):
-        spacy = _spacy()
-        from spacy.attrs import ORTH
-
-        tokenizer = spacy.blank(language).tokenizer
+        rules = tokenizer_rules(language)
         # spaCy searches for prefixes and suffixes with `re.search` over the whole chunk, which tries every
         # alternative at every position. Where every prefix alternative is anchored at ^ (English, and most
         # languages), `match` gives the same answer; suffix alternatives are anchored at $, so only the
         # chunk's end needs searching.
-        prefixes = tokenizer.prefix_search.__self__
+        prefixes = _compiled(rules["prefix"])
         anchored = all(alt.startswith("^") for alt in prefixes.pattern.split("|"))
         self.prefix = prefixes.match if anchored else prefixes.search
-        self._suffix = tokenizer.suffix_search
-        self.infixes = tokenizer.infix_finditer
-        self.token_match = tokenizer.token_match
-        self.url_match = tokenizer.url_match
-        self.specials = {k: [t[ORTH] for t in v] for k, v in tokenizer.rules.items()}
+        self._suffix = _compiled(rules["suffix"]).search
+        self.infixes = _compiled(rules["infix"]).finditer
+        self.token_match = rules["token_match"] and _compiled(rules["token_match"]).match
+        self.url_match = rules["url_match"] and _compiled(rules["url_match"]).match
+        self.specials = rules["specials"]
         self.cache: dict[str, list[str]] = {}
 
     def suffix(self, string: str):
@@ -139,7 +147,43 @@ class WordSplitter:
         return tokens
 
 
-def _spacy():
+def tokenizer_rules(language: str) -> dict:
+    """The tokenizer rules of spaCy's blank pipeline for `language`, from the cache or from spaCy."""
+    version = importlib.metadata.version("spacy")
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gristmill" / \
+        f"spacy-{version}-tokenizer-{language}.json"
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        pass
+    spacy = import_spacy()
+    from spacy.attrs import ORTH
+
+    tokenizer = spacy.blank(language).tokenizer
+    rules = {"prefix": _pattern(tokenizer.prefix_search), "suffix": _pattern(tokenizer.suffix_search),
+             "infix": _pattern(tokenizer.infix_finditer), "token_match": _pattern(tokenizer.token_match),
+             "url_match": _pattern(tokenizer.url_match),
+             "specials": {k: [t[ORTH] for t in v] for k, v in tokenizer.rules.items()}}
+    try:  # written whole, then renamed: processes building it at once each leave a complete file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as f:
+            json.dump(rules, f)
+        os.replace(f.name, path)
+    except OSError:
+        pass  # no writable cache: every process builds the rules
+    return rules
+
+
+def _pattern(method) -> list | None:
+    """[pattern, flags] of the compiled expression a bound method (`search`, `match`, ...) belongs to."""
+    return None if method is None else [method.__self__.pattern, method.__self__.flags]
+
+
+def _compiled(pattern_and_flags: list) -> re.Pattern:
+    return re.compile(*pattern_and_flags)
+
+
+def import_spacy():
     if "torch" in sys.modules or "spacy" in sys.modules:
         import spacy
         return spacy
