@@ -29,13 +29,13 @@ BLANK_LINES = re.compile(r"\n{3,}")
 
 def main_text(page: str) -> str:
     tree = HTMLTree.parse(page)
-    main_text = extract_plain_text(tree, main_content=True, **OPTIONS)
+    content = extract_plain_text(tree, main_content=True, **OPTIONS)
     page_text = extract_plain_text(tree, **OPTIONS)
-    main, page_lines = main_text.split("\n"), page_text.split("\n")
-    found = _positions(NOT_WORD.sub("", main_text).split("\n"), NOT_WORD.sub("", page_text).split("\n"))
+    main, page_lines = content.split("\n"), page_text.split("\n")
+    found = _positions(NOT_WORD.sub("", content).split("\n"), NOT_WORD.sub("", page_text).split("\n"))
     anchors = [j for line, j in zip(main, found) if j is not None and len(line.strip()) >= ANCHOR_CHARS]
     if not anchors:
-        return main_text
+        return content
     out, before, restored = [], None, False
     for line, j in zip(main, found):
         if j is not None:
@@ -47,7 +47,7 @@ def main_text(page: str) -> str:
                     restored = True
             before = j
         out.append(line)
-    return BLANK_LINES.sub("\n\n", "\n".join(out)).strip() if restored else main_text
+    return BLANK_LINES.sub("\n\n", "\n".join(out)).strip() if restored else content
 
 
 def _positions(main_keys: list[str], page_keys: list[str]) -> list[int | None]:
