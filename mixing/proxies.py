@@ -51,7 +51,7 @@ class ProxyJob:
     folder: Path
     weights: dict[str, float]
     tokens_dir: str
-    seed: int  # of the mixture's sampling
+    seed: int  # of the mixture's data order and of the model's initialisation
     max_epochs: dict[str, float]
     settings: dict[str, Any]  # sweep.proxy: the train YAML's keys, with the stage's tokens and lr
 
@@ -66,16 +66,17 @@ class ProxyJob:
         settings = dict(self.settings)
         tokens, lr = settings.pop("tokens"), settings.pop("lr")
         evaluation = {"every": 0, **settings.pop("eval", {})}
-        return {"export": False, **settings, "eval": evaluation, "out": str(self.folder / "train"),
+        return {"export": False, **settings, "seed": self.seed, "eval": evaluation, "out": str(self.folder / "train"),
                 "stages": [{"name": "main", "mixture": str(self.folder / "mixture.yaml"), "tokens": tokens, "lr": lr}]}
 
 
-def proxy_jobs(plan: MixPlan, folder: Path, labelled: dict[str, np.ndarray], settings: dict[str, Any]) -> list[ProxyJob]:
-    """One job per labelled mixture, in folder/LABEL."""
+def proxy_jobs(plan: MixPlan, folder: Path, runs: dict[str, tuple[np.ndarray, int]],
+               settings: dict[str, Any]) -> list[ProxyJob]:
+    """One job per labelled (mixture, seed), in folder/LABEL."""
     d = plan.domains
     return [ProxyJob(label=label, folder=folder / label, weights=d.as_dict(w), tokens_dir=plan.config.tokens,
-                     seed=plan.config.seed, max_epochs=d.as_dict(d.max_epochs), settings=settings)
-            for label, w in labelled.items()]
+                     seed=seed, max_epochs=d.as_dict(d.max_epochs), settings=settings)
+            for label, (w, seed) in runs.items()]
 
 
 def finished(job: ProxyJob) -> dict | None:

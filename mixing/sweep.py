@@ -1,6 +1,11 @@
 """The sweep: draw mixtures around the prior under the caps, train one proxy per mixture
 (mixing/proxies.py), and record what each reached in mixtures.csv and metrics.csv (RegMix's
 layout) in the run folder, with sweep.json: the resolved domains and the FLOPs spent.
+
+Proxy i trains with seed `seed + i` (data order and initialisation), so that the proxies' training
+noise is independent from run to run and the law's fit averages it out; with one shared seed every
+proxy starts from the same weights, and their common error is smooth in the mixture, which a law
+fits as if it were signal.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ def run_sweep(plan: MixPlan, train_fn: TrainFn = default_train_fn) -> Path:
             "proxy": sweep.proxy.model_dump(), "target": cfg.target.model_dump(), "cost": {
                 **cost, "spent_flops": spent, "spent_percent_of_target": 100 * spent / cost["target_flops"]}})
 
-    jobs = proxy_jobs(plan, run_dir / "proxies", dict(zip(labels, mixtures)), sweep.proxy.model_dump())
+    runs = {label: (w, cfg.seed + i) for i, (label, w) in enumerate(zip(labels, mixtures))}
+    jobs = proxy_jobs(plan, run_dir / "proxies", runs, sweep.proxy.model_dump())
     record_progress(run_jobs(jobs, train_fn, sweep.parallel, record_progress))
     return run_dir

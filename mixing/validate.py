@@ -18,7 +18,7 @@ from .config import MixPlan, Proxy
 from .files import Swarm, write_json
 from .laws import scores
 from .propose import baselines, fit_laws, objective_of
-from .proxies import ProxyJob, TrainFn, metric_columns, run_jobs
+from .proxies import ProxyJob, TrainFn, metric_columns, proxy_jobs, run_jobs
 from .report import BASELINES
 from .sweep import draw_mixtures
 
@@ -35,19 +35,24 @@ def held_out_mixtures(plan: MixPlan, swarm: Swarm, proposal: dict) -> dict[str, 
 
 
 def seeded_jobs(plan: MixPlan, runs: dict[str, np.ndarray], proxy: dict, seeds: int) -> list[ProxyJob]:
-    """One job per mixture and seed: seed s trains with data-order and init seed `seed + s` (s = 0 is
-    how the sweep's proxies train)."""
-    d, seed = plan.domains, plan.config.seed
-    return [ProxyJob(label=f"{label}/seed-{s}", folder=plan.run_dir / "validate" / label / f"seed-{s}",
-                     weights=d.as_dict(w), tokens_dir=plan.config.tokens, seed=seed + s,
-                     max_epochs=d.as_dict(d.max_epochs), settings={**proxy, "seed": seed + s})
-            for label, w in runs.items() for s in range(seeds)]
+    """One job per mixture and seed: LABEL/seed-S trains with data-order and init seed `seed + S`."""
+    seeded = {f"{label}/seed-{s}": (w, plan.config.seed + s) for label, w in runs.items() for s in range(seeds)}
+    return proxy_jobs(plan, plan.run_dir / "validate", seeded, proxy)
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
     """Mean and standard error of the mean (NaN from a single value)."""
     se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
     return float(np.mean(values)), se
+
+
+def _gap(proposed: dict, baseline: dict) -> dict:
+    """Proposed minus baseline: the difference of the means with their combined standard error, and
+    the standard error of the per-seed differences (the same seeds train both, so noise a seed brings
+    to every mixture cancels there)."""
+    paired = np.array(proposed["per_seed"]) - np.array(baseline["per_seed"])
+    return {"difference": proposed["actual"] - baseline["actual"],
+            "se": float(np.hypot(proposed["se"], baseline["se"])), "paired_se": mean_and_se(paired)[1]}
 
 
 def run_validation(plan: MixPlan, swarm: Swarm, train_fn: TrainFn) -> dict:
@@ -80,9 +85,7 @@ def run_validation(plan: MixPlan, swarm: Swarm, train_fn: TrainFn) -> dict:
     proposed = by_run["proposed"]
     report = {"proxy": proxy, "seeds": seeds, "runs": rows,
               "scores": scores(np.array([r["predicted"] for r in rows]), np.array([r["actual"] for r in rows])),
-              "proposed_minus_baseline": {
-                  b: {"difference": proposed["actual"] - by_run[b]["actual"],
-                      "se": float(np.hypot(proposed["se"], by_run[b]["se"]))} for b in BASELINES},
+              "proposed_minus_baseline": {b: _gap(proposed, by_run[b]) for b in BASELINES},
               "flops": sum(r["flops"] for r in rows)}
     write_json(plan.run_dir / "validation.json", report)
     return report

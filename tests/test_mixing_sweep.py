@@ -8,6 +8,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
 from mixing.config import load_plan
 from mixing.cost import sweep_cost
@@ -122,6 +123,8 @@ def test_proxy_train_config_is_one_stage_on_its_mixture(tmp_path):
     assert stage["tokens"] == 100_000 and stage["lr"]["schedule"] == "cosine"
     mixture = stage["mixture"]
     assert mixture.endswith("proxies/00000/mixture.yaml") and config["out"].endswith("proxies/00000/train")
+    assert [c["seed"] for c in configs] == [0, 1]  # each proxy its own init and data order
+    assert yaml.safe_load((plan.run_dir / "proxies" / "00001" / "mixture.yaml").read_text())["seed"] == 1
 
 
 def test_parallel_sweep_in_worker_processes(tmp_path):
