@@ -68,10 +68,11 @@ class Fit(Strict):
 
 
 class Propose(Strict):
-    kl_to_prior: float = Field(0.0, ge=0)  # log-linear solve: pull toward the prior
-    samples: int = Field(100_000, gt=0)  # tree search: Dirichlet draws scored
-    top_k: int = Field(100, gt=0)  # tree search: best draws averaged
-    concentrations: list[Positive] = Field([0.3, 1.0, 3.0, 10.0], min_length=1)  # tree search: Dirichlet strengths
+    method: Literal["search", "solve"] = "search"  # top-k average of scored draws, or the log-linear exact solve
+    kl_to_prior: float = Field(0.0, ge=0)  # solve: pull toward the prior
+    samples: int = Field(100_000, gt=0)  # search: Dirichlet draws scored
+    top_k: int = Field(100, gt=0)  # search: best draws averaged
+    concentrations: list[Positive] = Field([0.3, 1.0, 3.0, 10.0], min_length=1)  # search: Dirichlet strengths
 
 
 class Validate(Strict):
@@ -149,6 +150,8 @@ def resolve(cfg: MixConfig, doc: Located | None = None) -> MixPlan:
         error(("sweep",), "a sweep trains on `tokens`: set it")
     if cfg.tokens is not None and cfg.target is None:
         error(("target",), "set target.tokens (the final run's tokens): the caps apply at that scale")
+    if cfg.propose.method == "solve" and cfg.fit.law != "loglinear":
+        error(("propose", "method"), "the exact solve needs fit.law: loglinear; trees are searched (method: search)")
     stop()
     meta = _read_meta(cfg.tokens, error) if cfg.tokens else None
     swarm_columns = _swarm_columns(cfg.swarm, error) if cfg.swarm else None

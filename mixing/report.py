@@ -104,7 +104,8 @@ def _verdict(baseline: str, gap: dict) -> str:
     if difference >= 0:
         return f"loses to {baseline} by {difference:.4f} ± {_num(se, 2)}"
     beyond = "beyond" if se < -difference else "within"
-    return f"beats {baseline} by {-difference:.4f} ± {_num(se, 2)} ({beyond} the combined standard error)"
+    return (f"beats {baseline} by {-difference:.4f} ± {_num(se, 2)} ({beyond} the combined standard error; "
+            f"paired over seeds ± {_num(gap['paired_se'], 2)})")
 
 
 def _validation_section(v: dict) -> list[str]:

@@ -35,7 +35,7 @@ def test_sweep_fit_propose_validate(tmp_path):
         assert len(run["per_seed"]) == 3 and len(set(run["per_seed"])) == 3  # the seeds differ
         assert 0 < run["se"] < 0.01 and abs(run["actual"] - sum(run["per_seed"]) / 3) < 1e-12
     for gap in validation["proposed_minus_baseline"].values():
-        assert gap["difference"] < 0 and gap["se"] < -gap["difference"]
+        assert gap["difference"] < 0 and gap["se"] < -gap["difference"] and gap["paired_se"] > 0
     assert validation["scores"]["spearman"] > 0.9
     text = report.read_text()
     for heading in ("## Sweep", "## Fit", "## Proposal", "## Validation"):

@@ -96,3 +96,8 @@ def test_swarm_config_reads_domains_from_the_csv(tmp_path):
     config["caps"] = {"max_epochs": 2}
     path.write_text(yaml.safe_dump(config))
     assert "caps.max_epochs: needs `tokens`" in errors_of(path)
+
+
+def test_exact_solve_needs_the_loglinear_law(tmp_path):
+    text = errors_of(write_config(tmp_path), ["fit.law=lightgbm", "propose.method=solve"])
+    assert "propose.method: the exact solve needs fit.law: loglinear" in text
