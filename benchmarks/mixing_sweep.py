@@ -1,8 +1,9 @@
 """Mixing figure on our own sweep: run `gristmill mix sweep/fit/propose/validate` on a mix YAML with
 the real trainer, then print, for both laws side by side (log-linear, gradient-boosted trees), the
 k-fold Spearman over the sweep and the Spearman on the held-out validation runs, the proposal's
-actual objective against the natural, uniform and temperature baselines, and the FLOPs spent as a
-share of the target run's. Everything resumes: a second run of the same command trains nothing.
+actual objective against the natural, uniform and temperature baselines (mean ± standard error over
+validate.seeds trainings of each mixture; whether each margin exceeds its combined standard error),
+and the FLOPs spent as a share of the target run's. Everything resumes: a second run of the same command trains nothing.
 
 Run: .venv/bin/python benchmarks/mixing_sweep.py pipelines/mix.yaml [--set sweep.proxies=64 ...]
 """
@@ -63,10 +64,14 @@ def main() -> None:
                             .predict(held_out) for m, c in plan.objective.items())
             cells.append(f"{scores(predicted, actual)['spearman']:.3f}")
         print(f"| {kind} | " + " | ".join(cells) + " |")
-    by_run = {r["run"]: r["actual"] for r in runs}
-    print("\n| mixture | actual objective |\n|---|---|")
-    for name in ("proposed", "natural", "uniform", "temperature"):
-        print(f"| {name} | {by_run[name]:.4f} |")
+    by_run = {r["run"]: r for r in runs}
+    print(f"\nactual objective, mean ± standard error over {validation['seeds']} seeds (data order and init)\n"
+          "| mixture | actual | proposed minus it | beyond the combined s.e. | paired s.e. |\n|---|---|---|---|---|")
+    print(f"| proposed | {by_run['proposed']['actual']:.4f} ± {by_run['proposed']['se']:.4f} | | | |")
+    for name, gap in validation["proposed_minus_baseline"].items():
+        beyond = "yes" if gap["difference"] < 0 and gap["se"] < -gap["difference"] else "no"
+        print(f"| {name} | {by_run[name]['actual']:.4f} ± {by_run[name]['se']:.4f} | "
+              f"{gap['difference']:+.4f} ± {gap['se']:.4f} | {beyond} | {gap['paired_se']:.4f} |")
     sweep = json.loads((plan.run_dir / "sweep.json").read_text())
     print(f"\nsweep cost: {sweep['cost']['spent_percent_of_target']:.2f}% of the target run's FLOPs; "
           f"report: {plan.run_dir / 'report.md'}")
