@@ -7,7 +7,10 @@ the n-gram statistics from integer word ids with numpy. The splitter matches
 spaCy's tokens on all but a handful of odd strings (19 of 7,279 real
 documents, none of them changing a decision), so as a safety net a document
 whose statistics land within `exact_margin` (relative, default 0.1%) of a
-threshold is decided by datatrove's own filter.
+threshold is decided again on spaCy's exact tokens (`WordSplitter.exact_words`,
+which replays spaCy's whole algorithm without importing it) with datatrove's
+string statistics; only text that replay does not cover goes to datatrove's own
+filter, which imports spaCy.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ def _punctuation() -> str:
     return "".join(sorted(PUNCTUATION_SET))
 
 
-def near(value: float, threshold: float | None, margin: float) -> bool:
-    return threshold is not None and bool(threshold) and abs(value - threshold) <= margin * abs(threshold)
+def near(value: float, threshold: float | None, margin: float | None) -> bool:
+    """Whether `value` is within `margin` (relative) of a set threshold; never when margin is None (exact
+    statistics)."""
+    return margin is not None and bool(threshold) and abs(value - threshold) <= margin * abs(threshold)
 
 
 class GopherQualityParams(Params):
@@ -63,7 +68,7 @@ class GopherQuality(Filter):
     def setup(self) -> None:
         self.stop_words = set(STOP_WORDS if self.params.stop_words is None else self.params.stop_words)
         self.punct = _punctuation()
-        self.words = splitter(self.params.language).words
+        self.splitter = splitter(self.params.language)
         self.info: dict[str, tuple[bool, bool, int]] = {}
 
     @functools.cached_property
@@ -76,10 +81,11 @@ class GopherQuality(Filter):
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         return _decide_all(self, batch)
 
-    def fast(self, text: str) -> tuple[bool | tuple[bool, str], bool]:
-        """(datatrove-style result, whether any statistic was near its threshold)."""
-        p, m = self.params, self.params.exact_margin
-        words = self.words(text)
+    def decide(self, text: str, split, m: float | None) -> tuple[bool | tuple[bool, str], bool]:
+        """(datatrove-style result, whether any statistic was within margin `m` of its threshold), with the
+        words `split(text)` gives."""
+        p = self.params
+        words = split(text)
         n_words = len(words)
         if not n_words:
             return True, True  # datatrove's own answer (and error) for a document without words
@@ -155,7 +161,7 @@ class GopherRepetition(Filter):
     Params = GopherRepetitionParams
 
     def setup(self) -> None:
-        self.words = splitter(self.params.language).words
+        self.splitter = splitter(self.params.language)
 
     @functools.cached_property
     def exact(self):
@@ -170,8 +176,9 @@ class GopherRepetition(Filter):
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         return _decide_all(self, batch)
 
-    def fast(self, text: str) -> tuple[bool | tuple[bool, str], bool]:
-        p, m = self.params, self.params.exact_margin
+    def decide(self, text: str, split, m: float | None) -> tuple[bool | tuple[bool, str], bool]:
+        """As GopherQuality.decide; with m None, the n-gram statistics are datatrove's own string ones."""
+        p = self.params
         if not text:
             return (False, "empty"), False
         size = len(text)
@@ -187,24 +194,50 @@ class GopherRepetition(Filter):
         for value, threshold, reason in checks:  # exact statistics: no margin needed
             if threshold and value > threshold:
                 return (False, reason), False
-        words = self.words(text)
-        ids = _word_ids(words)
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        for n, frac in p.top_n_grams:
-            if len(words) < n:
-                continue
-            value = _top_ngram_chars(ids, lengths, n) / size
-            if near(value, frac, m):
+        words = split(text)
+        checks = _string_ngram_checks(words, size, p) if m is None else _ngram_checks(words, size, p)
+        for value, threshold, reason in checks:
+            if near(value, threshold, m):
                 return True, True
-            if value > frac:
-                return (False, f"top_{n}_gram"), False
-        for n, frac in p.dup_n_grams:
-            value = _dup_ngram_chars(ids, lengths, n) / size
-            if near(value, frac, m):
-                return True, True
-            if value > frac:
-                return (False, f"duplicated_{n}_n_grams"), False
+            if value > threshold:
+                return (False, reason), False
         return True, False
+
+
+def _ngram_checks(words: list[str], size: int, p: GopherRepetitionParams):
+    """(fraction of characters, threshold, reason) of each n-gram rule, from integer word ids."""
+    ids = _word_ids(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    for n, frac in p.top_n_grams:
+        if len(words) >= n:
+            yield _top_ngram_chars(ids, lengths, n) / size, frac, f"top_{n}_gram"
+    for n, frac in p.dup_n_grams:
+        yield _dup_ngram_chars(ids, lengths, n) / size, frac, f"duplicated_{n}_n_grams"
+
+
+def _string_ngram_checks(words: list[str], size: int, p: GopherRepetitionParams):
+    """The same checks on joined strings, exactly as datatrove counts them (its duplicated n-grams are
+    joined without a separator, so "a bc" and "ab c" count as one)."""
+    for n, frac in p.top_n_grams:
+        grams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+        if grams:
+            gram, count = Counter(grams).most_common(1)[0]
+            yield len(gram) * count / size, frac, f"top_{n}_gram"
+    for n, frac in p.dup_n_grams:
+        yield _joined_dup_chars(words, n) / size, frac, f"duplicated_{n}_n_grams"
+
+
+def _joined_dup_chars(words: list[str], n: int) -> int:
+    seen, repeated, idx = set(), 0, 0
+    while idx < len(words) - n + 1:
+        gram = "".join(words[idx:idx + n])
+        if gram in seen:
+            repeated += len(gram)
+            idx += n
+        else:
+            seen.add(gram)
+            idx += 1
+    return repeated
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
@@ -260,17 +293,26 @@ def _dup_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
 
 
 def _decide_all(step, batch: pa.RecordBatch) -> FilterResult:
-    """Fast path per document; datatrove's exact filter for the ones near a threshold (imported and
-    built on the first such document: most tasks have none, and importing datatrove's filters costs
-    a worker ~0.6 s)."""
+    """Fast path per document; exact words for the ones near a threshold."""
     texts = batch.column("text").to_pylist()
     ids = batch.column("id").to_pylist()
     keep = np.ones(len(texts), dtype=bool)
     reasons = np.full(len(texts), None, dtype=object)
     for i, text in enumerate(texts):
-        result, borderline = step.fast(text)
-        ok, reason = apply_filter(step.exact, text, ids[i]) if borderline else (
-            result if isinstance(result, tuple) else (result, None))
+        result, borderline = step.decide(text, step.splitter.words, step.params.exact_margin)
+        if borderline:
+            result = _exact_result(step, text, ids[i])
+        ok, reason = result if isinstance(result, tuple) else (result, None)
         if not ok:
             keep[i], reasons[i] = False, reason
     return FilterResult(keep, reasons)
+
+
+def _exact_result(step, text: str, ident: str) -> bool | tuple[bool, str | None]:
+    """Datatrove's decision: from spaCy's exact tokens where the splitter can replay them, else (runs of
+    dots, no words, text on which datatrove retries spaCy without "IS_ALPHA") from datatrove's filter,
+    imported and built on the first such document (spaCy's import costs a worker ~3 s)."""
+    words = None if "IS_ALPHA" in text else step.splitter.exact_words(text)
+    if words:
+        return step.decide(text, lambda _: words, None)[0]
+    return apply_filter(step.exact, text, ident)

@@ -24,7 +24,7 @@ import os
 import re
 import sys
 import tempfile
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 CACHE_LIMIT = 200_000
@@ -66,8 +66,83 @@ class WordSplitter:
             out.extend(tokens)
         return out
 
+    def exact_words(self, text: str) -> list[str] | None:
+        """spaCy's own tokens for `text` (None where a chunk ends in a run of dots longer than the
+        suffix window). Slower than `words`: it replays spaCy's second pass over the whole document,
+        which `words` only approximates inside each chunk."""
+        if "." * (SUFFIX_WINDOW + 1) in text:
+            return None
+        tokens, chunk_of = self._first_pass(text)
+        out: list[str | None] = []
+        end = 0
+        for start, stop in self._special_spans(tokens):
+            if chunk_of[start] == chunk_of[stop - 1]:  # across a space its text is no special case
+                out += tokens[end:start] + _stripped(self.specials["".join(tokens[start:stop])])
+                end = stop
+        out += tokens[end:]
+        return [t for t in out if t is not None]
+
+    def _first_pass(self, text: str) -> tuple[list[str | None], list[int]]:
+        """spaCy's tokens before its second pass, with each token's chunk number; None stands for the
+        whitespace token spaCy keeps between chunks not separated by exactly one space."""
+        tokens: list[str | None] = []
+        chunk_of: list[int] = []
+        pieces: dict[str, list[str]] = {}
+        end = 0
+        for n, chunk in enumerate(text.split()):
+            start = text.index(chunk, end)
+            if n and text[end:start] != " ":
+                tokens.append(None)
+                chunk_of.append(-1)
+            end = start + len(chunk)
+            if chunk not in pieces:
+                plain = (chunk.isalpha() or chunk.isdigit()) and chunk not in self.specials
+                pieces[chunk] = [chunk] if plain else _stripped(self._affix_split(chunk, self.specials))
+            tokens += pieces[chunk]
+            chunk_of += [n] * len(pieces[chunk])
+        return tokens, chunk_of
+
+    def _special_spans(self, tokens: list[str | None]) -> list[tuple[int, int]]:
+        """The spans spaCy's second pass keeps, in order: every match of its special-case patterns,
+        longest first then leftmost, skipping one whose first or last token an earlier match covered
+        (spaCy's `_filter_special_spans`)."""
+        patterns = self.special_patterns
+        found = [(i, i + len(p)) for i, token in enumerate(tokens) for p in patterns.get(token, ())
+                 if tuple(tokens[i:i + len(p)]) == p]
+        found.sort(key=lambda span: (span[0] - span[1], span[0]))
+        kept, seen = [], set()
+        for start, stop in found:
+            if start not in seen and stop - 1 not in seen:
+                kept.append((start, stop))
+            seen.update(range(start, stop))
+        return sorted(kept)
+
+    @cached_property
+    def special_patterns(self) -> dict[str, set[tuple[str, ...]]]:
+        """The patterns of spaCy's second pass, by first token: each special case that has an affix or
+        infix, as the affix rules alone cut it (spaCy's `add_special_case`, with its default
+        `faster_heuristics`)."""
+        patterns: dict[str, set[tuple[str, ...]]] = {}
+        for special in self.specials:
+            if self._has_affix(special) or " " in special:
+                pattern = tuple(_stripped(self._affix_split(special, {})))
+                if pattern:
+                    patterns.setdefault(pattern[0], set()).add(pattern)
+        return patterns
+
+    def _has_affix(self, string: str) -> bool:
+        prefix, suffix = self.prefix(string), self._suffix(string)
+        return bool((prefix and prefix.end() > prefix.start()) or (suffix and suffix.end() > suffix.start())
+                    or any(True for _ in self.infixes(string)))
+
     def _split(self, string: str) -> list[str]:
-        specials = self.specials
+        tokens = self._affix_split(string, self.specials)
+        if len(tokens) > 1:
+            tokens = self._merge_specials(tokens)
+        return _stripped(tokens)
+
+    def _affix_split(self, string: str, specials: dict[str, list[str]]) -> list[str]:
+        """spaCy's first pass over one chunk: prefixes, suffixes, special cases, then infixes."""
         prefixes: list[str] = []
         suffixes: list[str] = []
         last = -1
@@ -112,9 +187,7 @@ class WordSplitter:
             else:
                 tokens += self._infixes(string)
         tokens += reversed(suffixes)
-        if len(tokens) > 1:
-            tokens = self._merge_specials(tokens)
-        return [t for t in (t.strip() for t in tokens) if t]
+        return tokens
 
     def _merge_specials(self, tokens: list[str]) -> list[str]:
         """Special cases that the affix rules cut apart ("):" -> ")" ":") are joined again, longest first
@@ -145,6 +218,10 @@ class WordSplitter:
         if string[start:]:
             tokens.append(string[start:])
         return tokens
+
+
+def _stripped(tokens: list[str]) -> list[str]:
+    return [t for t in (t.strip() for t in tokens) if t]
 
 
 def tokenizer_rules(language: str) -> dict:
