@@ -303,6 +303,6 @@ def test_the_ready_pipelines_run_end_to_end_from_the_cli(tmp_path: Path):
 def test_the_throughput_benchmark_runs_on_cpu():
     """benchmarks/train_throughput.py builds both sides as the trainer does (guards the GPU script's code path)."""
     done = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--sizes", "tiny", "--seq", "32",
-                           "--batch", "2", "--steps", "1", "--warmup", "1", "--vocab", "512", "--no-compile", "--repeat", "1"],
+                           "--batch", "2", "--steps", "1", "--warmup", "1", "--vocab", "512", "--repeat", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "| tiny |" in done.stdout, done.stdout + done.stderr
