@@ -25,7 +25,8 @@ import re
 import sys
 import tempfile
 from functools import cached_property, lru_cache
-from pathlib import Path
+
+from curate.filters.cache import cache_dir
 
 CACHE_LIMIT = 200_000
 MERGE_SPAN = 4
@@ -227,8 +228,7 @@ def _stripped(tokens: list[str]) -> list[str]:
 def tokenizer_rules(language: str) -> dict:
     """The tokenizer rules of spaCy's blank pipeline for `language`, from the cache or from spaCy."""
     version = importlib.metadata.version("spacy")
-    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gristmill" / \
-        f"spacy-{version}-tokenizer-{language}.json"
+    path = cache_dir() / f"spacy-{version}-tokenizer-{language}.json"
     try:
         return json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
