@@ -64,8 +64,8 @@ class TrainConfig(Strict):
     compile: bool = False
     activation_checkpointing: bool = False
     kernels: Literal["auto", "torch", "liger"] = "auto"
-    # auto: bf16 on GPU (FSDP's bf16 parameters) and on CPUs that multiply bf16 in hardware
-    # (AVX512-BF16, AMX: autocast, ~2x the fp32 matmul speed); fp32 elsewhere.
+    # auto: bf16 on GPU (FSDP's bf16 parameters), and on CPUs that multiply bf16 in hardware
+    # (AVX512-BF16, AMX: autocast) for models of dim >= 256; fp32 elsewhere (train/trainer.py use_bf16).
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     export: bool = True  # write a transformers checkpoint to OUT/hf at the end
 
