@@ -29,7 +29,6 @@ from .laws import LogLinearLaw, fit_law
 from .simplex import dirichlet, project, round_to_grid
 
 
-
 def baselines(domains: Domains, temperature: float) -> dict[str, tuple[np.ndarray, float]]:
     """Natural (token shares; the prior where token counts are unknown), uniform, and temperature
     sampling (weights proportional to share ** (1 / temperature)), each moved onto the caps where it

@@ -70,10 +70,30 @@ class ProxyJob:
                 "stages": [{"name": "main", "mixture": str(self.folder / "mixture.yaml"), "tokens": tokens, "lr": lr}]}
 
 
+def pinned_precision(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings with `precision: auto` resolved as the trainer resolves it (bf16 or fp32, by device,
+    CPU and model width), so a proxy's identity names the precision it trains in and a sweep resumed
+    on another machine or trainer version never mixes precisions."""
+    if settings.get("precision", "auto") != "auto":
+        return settings
+    import torch
+
+    from train.model import model_config
+    from train.trainer import use_bf16
+
+    model = dict(settings.get("model") or {})
+    dim = model_config(model.pop("size", None), **model).dim
+    device = settings.get("device", "auto")
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    bf16 = use_bf16("auto", torch.device("cuda" if cuda else "cpu"), dim)
+    return {**settings, "precision": "bf16" if bf16 else "fp32"}
+
+
 def proxy_jobs(plan: MixPlan, folder: Path, runs: dict[str, tuple[np.ndarray, int]],
                settings: dict[str, Any]) -> list[ProxyJob]:
     """One job per labelled (mixture, seed), in folder/LABEL."""
     d = plan.domains
+    settings = pinned_precision(settings)
     return [ProxyJob(label=label, folder=folder / label, weights=d.as_dict(w), tokens_dir=plan.config.tokens,
                      seed=seed, max_epochs=d.as_dict(d.max_epochs), settings=settings)
             for label, (w, seed) in runs.items()]

@@ -156,3 +156,17 @@ def test_validation_seeds_change_data_order_and_init(tmp_path):
     assert [job.seed for job in jobs] == [5, 6, 7]  # the mixture file's seed: data order
     assert [job.train_config()["seed"] for job in jobs] == [5, 6, 7]  # the model's initialisation
     assert len({job.digest for job in jobs}) == 3
+
+
+def test_proxy_precision_is_pinned_so_a_resumed_sweep_never_mixes_precisions():
+    """`precision: auto` is resolved when the jobs are made, so it is part of each proxy's identity."""
+    import torch
+
+    from mixing.proxies import pinned_precision
+    from train.trainer import use_bf16
+
+    tiny = pinned_precision({"tokens": 1000, "model": {"size": "tiny"}, "device": "cpu"})
+    assert tiny["precision"] == "fp32"  # width 64: bf16 would be slower on any CPU
+    small = pinned_precision({"tokens": 1000, "model": {"size": "tiny", "dim": 256}, "device": "cpu"})
+    assert small["precision"] == ("bf16" if use_bf16("auto", torch.device("cpu"), 256) else "fp32")
+    assert pinned_precision({"tokens": 1000, "precision": "bf16"})["precision"] == "bf16"
