@@ -79,13 +79,12 @@ def pinned_precision(settings: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from train.model import model_config
-    from train.trainer import use_bf16
+    from train.trainer import use_bf16, wants_cuda
 
     model = dict(settings.get("model") or {})
     dim = model_config(model.pop("size", None), **model).dim
-    device = settings.get("device", "auto")
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    bf16 = use_bf16("auto", torch.device("cuda" if cuda else "cpu"), dim)
+    device = torch.device("cuda" if wants_cuda(settings.get("device", "auto")) else "cpu")
+    bf16 = use_bf16("auto", device, dim)
     return {**settings, "precision": "bf16" if bf16 else "fp32"}
 
 

@@ -8,6 +8,7 @@ or one process per rank under torchrun (gloo on CPU, NCCL on GPU) with FSDP2.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -62,10 +63,15 @@ def lr_at(lr: LRConfig, step: int, total: int) -> float:
     return lr.peak + (lr.min - lr.peak) * progress  # linear, and wsd's decay
 
 
+def wants_cuda(device_choice: str) -> bool:
+    """Whether `device: auto|cpu|cuda` means a GPU here."""
+    return torch.cuda.is_available() if device_choice == "auto" else device_choice == "cuda"
+
+
 def setup_distributed(device_choice: str) -> tuple[int, int, torch.device]:
     """(rank, world, device). Under torchrun: one process per rank; on CUDA always a process group,
     so that FSDP's bf16 mixed precision also serves a single GPU."""
-    cuda = torch.cuda.is_available() if device_choice == "auto" else device_choice == "cuda"
+    cuda = wants_cuda(device_choice)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 or cuda:
         if not dist.is_initialized():
@@ -149,13 +155,15 @@ def use_bf16(precision: str, device: torch.device, dim: int) -> bool:
     faster in bf16, dim 64 0.86x)."""
     if precision != "auto":
         return precision == "bf16"
-    if device.type == "cuda":
-        return True
+    return device.type == "cuda" or (cpu_multiplies_bf16() and dim >= 256)
+
+
+@functools.cache
+def cpu_multiplies_bf16() -> bool:
     try:
-        native = bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", Path("/proc/cpuinfo").read_text()))
+        return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", Path("/proc/cpuinfo").read_text()))
     except OSError:
-        native = False
-    return native and dim >= 256
+        return False
 
 
 def build(mcfg, cfg: TrainConfig, device: torch.device):
