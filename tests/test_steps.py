@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 from functools import lru_cache
@@ -69,6 +70,21 @@ def test_exact_words_are_spacys_tokens():
     made = ["".join(rng.choice(pieces) + rng.choice(spaces) for _ in range(rng.randint(1, 10))) for _ in range(3000)]
     for text in sample_texts() + made:
         assert splitter.exact_words(text) == split_into_words(text)
+
+
+def test_words_of_punctuated_chunks_are_spacys_tokens():
+    """Words with the punctuation prose and code put around them: the splitter's shortcuts (a chunk or what
+    is left of it after its affixes, letters or digits only; special cases joined only from their first
+    piece) give spaCy's tokens. ("id." is one of the strings only `exact_words` gets right.)"""
+    splitter = WordSplitter("en")
+    cores = ["word", "Word", "don't", "U.S.", "5", "5km", "e.g.", "x_y", "a.b", "os.path.join()", "it's", "2.0",
+             "f(x)", "a-b", "a/b", "Dec.", "10am", "id"]
+    before = ["", "(", '"', "'", "[", "$", '("', "`", "“", "--"]
+    after = ["", ",", ".", ")", ").", "),", ":", ";", "'s", '"', "...", "!", "?)", "’s", ".'", "%"]
+    for chunk in (b + core + a for b, core, a in itertools.product(before, cores, after)):
+        assert splitter.exact_words(chunk) == split_into_words(chunk)
+        if "id." not in chunk:
+            assert splitter.words(chunk) == split_into_words(chunk)
 
 
 @pytest.mark.parametrize("native_cls,params,reference", [

@@ -48,24 +48,25 @@ class WordSplitter:
         self.token_match = rules["token_match"] and _compiled(rules["token_match"]).match
         self.url_match = rules["url_match"] and _compiled(rules["url_match"]).match
         self.specials = rules["specials"]
+        self.special_heads = {key[:i] for key in self.specials for i in range(1, len(key))}
         self.cache: dict[str, list[str]] = {}
 
     def suffix(self, string: str):
         return self._suffix(string[-SUFFIX_WINDOW:] if len(string) > SUFFIX_WINDOW else string)
 
     def words(self, text: str) -> list[str]:
-        out: list[str] = []
-        cache = self.cache
-        for chunk in text.split():
-            tokens = cache.get(chunk)
-            if tokens is None:
-                if len(cache) > CACHE_LIMIT:
-                    cache.clear()
-                # letters only, or digits only: no affix or infix rule applies, only special cases
-                plain = (chunk.isalpha() or chunk.isdigit()) and chunk not in self.specials
-                tokens = cache[chunk] = [chunk] if plain else self._split(chunk)
-            out.extend(tokens)
-        return out
+        cached, split = self.cache.get, self.chunk_words
+        return [word for chunk in text.split() for word in (cached(chunk) or split(chunk))]
+
+    def chunk_words(self, chunk: str) -> list[str]:
+        """The words of one chunk of text without whitespace, cached per chunk."""
+        tokens = self.cache.get(chunk)
+        if tokens is None:
+            if len(self.cache) > CACHE_LIMIT:
+                self.cache.clear()
+            plain = _plain(chunk) and chunk not in self.specials
+            tokens = self.cache[chunk] = [chunk] if plain else self._split(chunk)
+        return tokens
 
     def exact_words(self, text: str) -> list[str] | None:
         """spaCy's own tokens for `text` (None where a chunk ends in a run of dots longer than the
@@ -97,7 +98,7 @@ class WordSplitter:
                 chunk_of.append(-1)
             end = start + len(chunk)
             if chunk not in pieces:
-                plain = (chunk.isalpha() or chunk.isdigit()) and chunk not in self.specials
+                plain = _plain(chunk) and chunk not in self.specials
                 pieces[chunk] = [chunk] if plain else _stripped(self._affix_split(chunk, self.specials))
             tokens += pieces[chunk]
             chunk_of += [n] * len(pieces[chunk])
@@ -136,11 +137,11 @@ class WordSplitter:
         return bool((prefix and prefix.end() > prefix.start()) or (suffix and suffix.end() > suffix.start())
                     or any(True for _ in self.infixes(string)))
 
-    def _split(self, string: str) -> list[str]:
-        tokens = self._affix_split(string, self.specials)
-        if len(tokens) > 1:
-            tokens = self._merge_specials(tokens)
-        return _stripped(tokens)
+    def _split(self, chunk: str) -> list[str]:
+        """A chunk's tokens. Its pieces hold no whitespace (nor do the special cases that can match inside
+        it: spaCy checks that a special case's pieces join to its key), so none needs stripping."""
+        tokens = self._affix_split(chunk, self.specials)
+        return self._merge_specials(tokens) if len(tokens) > 1 else tokens
 
     def _affix_split(self, string: str, specials: dict[str, list[str]]) -> list[str]:
         """spaCy's first pass over one chunk: prefixes, suffixes, special cases, then infixes."""
@@ -148,7 +149,7 @@ class WordSplitter:
         suffixes: list[str] = []
         last = -1
         while string and len(string) != last:
-            if (self.token_match and self.token_match(string)) or string in specials:
+            if (self.token_match and self.token_match(string)) or string in specials or _plain(string):
                 break
             last = len(string)
             m = self.prefix(string)
@@ -183,7 +184,8 @@ class WordSplitter:
         if string:
             if string in specials:
                 tokens += specials[string]
-            elif (self.token_match and self.token_match(string)) or (self.url_match and self.url_match(string)):
+            elif _plain(string) or (self.token_match and self.token_match(string)) or (
+                    self.url_match and self.url_match(string)):
                 tokens.append(string)
             else:
                 tokens += self._infixes(string)
@@ -195,6 +197,10 @@ class WordSplitter:
         (none of spaCy's special cases spans more than MERGE_SPAN pieces)."""
         out, i, n = [], 0, len(tokens)
         while i < n:
+            if tokens[i] not in self.special_heads:  # no special case starts with it: none can join it
+                out.append(tokens[i])
+                i += 1
+                continue
             for j in range(min(n, i + MERGE_SPAN), i + 1, -1):
                 joined = "".join(tokens[i:j])
                 if joined in self.specials:
@@ -219,6 +225,11 @@ class WordSplitter:
         if string[start:]:
             tokens.append(string[start:])
         return tokens
+
+
+def _plain(string: str) -> bool:
+    """Letters only, or digits only: no affix or infix rule applies, only special cases."""
+    return string.isalpha() or string.isdigit()
 
 
 def _stripped(tokens: list[str]) -> list[str]:
