@@ -2,6 +2,11 @@
 
 Tasks that already have a completion marker are skipped, so rerunning a killed
 run finishes only what is left. Progress is a rich bar, quiet when `CI` is set.
+
+On Linux workers are forked: they start with every module the plan already imported (pyarrow, numpy,
+the steps' modules), about 0.5 s sooner each than a freshly spawned interpreter. The pool forks them
+all at its first `submit`, before it (or the progress bar) starts a thread, so no lock is copied held.
+Elsewhere (macOS, Windows) they are spawned.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,6 +25,8 @@ from .plan import Plan
 from .task import run_task
 
 log = logging.getLogger("gristmill")
+
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def _init_worker(log_path: str) -> None:
@@ -47,17 +55,17 @@ class LocalExecutor:
 
     def _run(self, stage: int, todo: list[int], n_tasks: int) -> None:
         workers = min(self.workers, len(todo))
-        ctx = mp.get_context("spawn")
+        ctx = mp.get_context(START_METHOD)
         columns = [TextColumn(f"stage {stage + 1}/{len(self.plan.stages)}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("tasks  {task.fields[docs]:,} docs"), TimeElapsedColumn()]
-        with Progress(*columns, disable=not self.progress, transient=False) as bar, \
-                ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(str(self.layout.log),)) as pool:
-            job = bar.add_task("run", total=n_tasks, completed=n_tasks - len(todo), docs=0)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(str(self.layout.log),)) as pool:
             futures = [pool.submit(run_task, self.plan, self.layout, stage, t) for t in todo]
-            docs = 0
-            for future in as_completed(futures):
-                marker = future.result()
-                docs += marker["read"]["docs"] if stage == 0 else 0
-                bar.update(job, advance=1, docs=docs)
+            with Progress(*columns, disable=not self.progress, transient=False) as bar:
+                job = bar.add_task("run", total=n_tasks, completed=n_tasks - len(todo), docs=0)
+                docs = 0
+                for future in as_completed(futures):
+                    marker = future.result()
+                    docs += marker["read"]["docs"] if stage == 0 else 0
+                    bar.update(job, advance=1, docs=docs)
         log.info("stage %d: %d tasks done", stage, len(todo))
