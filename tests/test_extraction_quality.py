@@ -77,13 +77,16 @@ def test_news_articles_without_reader_comments(news):
     assert f1(texts[spanish], news[spanish].reference) > 0.95  # 0.62 with the comments under it
 
 
-def test_news_footers_cookie_notices_and_related_links_are_left_out(news):
-    """Chinese and Latvian news keep their copyright notice, browser notice, cookie notice and related
-    topics under class names resiliparse does not read as furniture (`foot-four-one`, `blq-foot-grey`,
-    `cookiemsg`, `li-relatedtopics`); 0.86, 0.83 and 0.81 with them."""
+def test_news_footers_notices_related_links_and_media_teasers_are_left_out(news):
+    """Chinese, Latvian and CNN news keep their copyright notice, browser notice, cookie notice, related
+    topics, photo slideshow and video playlist under class names resiliparse does not read as furniture
+    (`foot-four-one`, `blq-foot-grey`, `cookiemsg`, `li-relatedtopics`, `cnn_html_slideshow`,
+    `video-playlist__items-container`); they score 0.86, 0.83, 0.81, 0.82 and 0.90 with them."""
     pages = {p.name: p for p in news}
     notices = {"chinese_article": ["如欲取得最佳浏览效果", "相关新闻话题"], "chinese_article_001": ["版权保护"],
-               "latvian_article": ["Informējam, ka LSM portālā tiek izmantotas sīkdatnes"]}
+               "latvian_article": ["Informējam, ka LSM portālā tiek izmantotas sīkdatnes"],
+               "cnn_article": ["HIDE CAPTION", "Weather threatens holiday plans"],
+               "cnn_002": ["Now playing", "Politics of the Day"]}
     for name, lines in notices.items():
         text = extracted([pages[name]])[0]
         assert not any(line in text for line in lines), name
@@ -98,12 +101,14 @@ def test_page_furniture_goes_by_whole_class_words_and_never_takes_a_wrapper():
     </article>
     <div class="li-relatedtopics"><p>Related topics: storms, roads, city traffic</p></div>
     <div class="cookiemsg"><p>{"This site uses cookies; by staying you agree to them. " * 3}</p></div>
+    <div class="video-playlist__items"><p>{"Now playing: the mayor speaks about the storm damage. " * 3}</p></div>
     <div class="foot-right"><p>{"Copyright the newspaper, all rights reserved, no reuse. " * 3}</p></div>
     </div></body></html>"""
     text = main_text(page)
     assert "The home team won the derby" in text  # `football` is not `foot`
     assert text.count("The storm passed over the city") == 8  # the wrapper's class names `related`: it stays
     assert "Related topics" not in text and "uses cookies" not in text and "Copyright" not in text
+    assert "Now playing" not in text
 
 
 def test_pages_without_a_declared_charset_decode(news):

@@ -7,12 +7,14 @@ sections full of cross-references go too (a quarter of Debian Reference's text).
 once and extracted twice, with and without the main-content rules, and between the first and the last
 long line of the main content the dropped lines that are table rows or paragraphs come back; menus,
 link lists and notices are short lines and stay out. Reader comments and post bylines are not main
-text. Before either pass, elements whose class names them as a page footer, a cookie or consent notice,
-a copyright notice or a list of related articles are removed: resiliparse's own class rules match
-only whole names like `footer` or `cookie-banner`, and news pages keep such blocks under names like
-`foot-right`, `cookiemsg` or `li-relatedtopics`. Only the class is read, not the id: ids are
-often a heading's words (`_kernel_and_related_modules`). benchmarks/extraction_quality.py measures the
-effect against trafilatura.
+text. Before either pass, page furniture goes: elements whose class names them as a page footer, a
+cookie or consent notice, a copyright notice, a list of related articles, or a photo gallery,
+slideshow, carousel or video playlist (captions and teasers of other media, not the article's prose).
+resiliparse's own class rules match only whole names like `footer` or `cookie-banner`, and news pages
+keep such blocks under names like `foot-right`, `cookiemsg`, `li-relatedtopics` or
+`video-playlist__items`. Only the class is read, not the id: ids are often a heading's words
+(`_kernel_and_related_modules`). benchmarks/extraction_quality.py measures the effect against
+trafilatura.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ OPTIONS = {"alt_texts": False, "comments": False, "post_meta": False}
 ANCHOR_CHARS = 30  # main-content lines at least this long mark where the main text starts and ends
 PARAGRAPH_CHARS = 150  # a dropped line this long is prose, not a menu entry or a notice
 CELL_SEPARATOR = "\t\t"  # resiliparse ends each table cell with two tabs
-# a class word that starts with one of these names page furniture (`foot` alone: not `football`)
-FURNITURE = re.compile(r"(?<![a-z])(?:foot(?:er)?(?![a-z])|cookie|consent|copyright|related)", re.IGNORECASE)
-FURNITURE_SELECTOR = ", ".join(f'[class*="{word}" i]' for word in ("foot", "cookie", "consent", "copyright", "related"))
+# class words that name page furniture: a word starting with one of these (`foot` alone: not `football`)
+FURNITURE_WORDS = ("foot", "cookie", "consent", "copyright", "related", "gallery", "slideshow", "carousel", "playlist")
+FURNITURE = re.compile(r"(?<![a-z])(?:foot(?:er)?(?![a-z])|" + "|".join(FURNITURE_WORDS[1:]) + ")", re.IGNORECASE)
+FURNITURE_SELECTOR = ", ".join(f'[class*="{word}" i]' for word in FURNITURE_WORDS)
 WRAPPER_SHARE = 0.5  # an element holding this share of the page's text is a wrapper, whatever its class
 NOT_WORD = re.compile(r"[^\w\n]+")
 BLANK_LINES = re.compile(r"\n{3,}")
@@ -62,7 +65,8 @@ def main_text(page: str) -> str:
 
 def _remove_furniture(tree: HTMLTree) -> None:
     """Remove the elements whose class names them as page furniture (see FURNITURE), but never the page's
-    body or article, nor an element that holds most of the page's text (a `has-cookie-banner` wrapper)."""
+    main or article element, nor an element that holds most of the page's text (a wrapper whose class
+    says `with-related-links`)."""
     body = tree.body
     if body is None:
         return
