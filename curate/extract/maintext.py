@@ -45,7 +45,7 @@ def main_text(page: str) -> str:
     content = extract_plain_text(tree, main_content=True, **OPTIONS)
     page_text = extract_plain_text(tree, **OPTIONS)
     main, page_lines = content.split("\n"), page_text.split("\n")
-    found = _positions(NOT_WORD.sub("", content).split("\n"), NOT_WORD.sub("", page_text).split("\n"))
+    found = _positions(*_line_keys(main, page_lines))
     anchors = [j for line, j in zip(main, found) if j is not None and len(line.strip()) >= ANCHOR_CHARS]
     if not anchors:
         return content
@@ -78,6 +78,22 @@ def _remove_furniture(tree: HTMLTree) -> None:
             page_chars = len(body.text)
         if len(node.text) < WRAPPER_SHARE * page_chars:
             node.decompose()
+
+
+def _line_keys(*texts: list[str]) -> list[list[str]]:
+    """Each line's word characters only (its key, see _positions), computed once per distinct line: most
+    main-content lines are page lines too, and the regex is the costliest step in Python here."""
+    known: dict[str, str] = {}
+    keyed = []
+    for lines in texts:
+        keys = []
+        for line in lines:
+            key = known.get(line)
+            if key is None:
+                key = known[line] = NOT_WORD.sub("", line)
+            keys.append(key)
+        keyed.append(keys)
+    return keyed
 
 
 def _positions(main_keys: list[str], page_keys: list[str]) -> list[int | None]:
