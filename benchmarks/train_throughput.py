@@ -52,6 +52,8 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
         setup_distributed(device)
         model, opt = build(mcfg, cfg, dev)
 
+        kernels = model.kernels.name
+
         def step(x, y):
             model(x, y).backward()
     else:
@@ -62,6 +64,7 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
         torch.manual_seed(0)
         model = LlamaForCausalLM(llama_config(mcfg, seq, 0)).to(dev)
         model.config._attn_implementation = "sdpa"
+        kernels = "torch"
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
 
         def step(x, y):
@@ -90,7 +93,10 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
         peak = torch.cuda.max_memory_allocated() / 2**30
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"variant": variant, "size": size, "device": device, "precision": precision, "seq": seq, "batch": batch,
+    if torch.distributed.is_initialized():  # the gristmill side's process group (NCCL on GPU): close it cleanly
+        torch.distributed.destroy_process_group()
+    return {"variant": variant, "size": size, "device": device, "kernels": kernels, "precision": precision,
+            "seq": seq, "batch": batch,
             "params_M": sum(p.numel() for p in model.parameters()) / 1e6, "tokens_per_s": tps,
             "peak_GiB": peak, "flops_per_token": flops_per_token(mcfg, seq)}
 
@@ -136,7 +142,7 @@ def main() -> None:
                                  args.warmup, args.vocab, args.compile, args.precision[0])))
         return
 
-    print("| size | params | device | precision | seq x batch | baseline tok/s | gristmill tok/s | speed-up | "
+    print("| size | params | device (gristmill kernels) | precision | seq x batch | baseline tok/s | gristmill tok/s | speed-up | "
           "baseline peak GiB | gristmill peak GiB |" + (" baseline MFU | gristmill MFU |" if gpu else ""))
     print("|---" * (12 if gpu else 10) + "|")
     for size, precision in [(s, p) for s in args.sizes for p in args.precision]:
@@ -153,7 +159,7 @@ def main() -> None:
         ours = min((o for _, o in pairs), key=lambda r: abs(r["tokens_per_s"] - statistics.median(
             x["tokens_per_s"] for _, x in pairs)))
         spread = f" [{min(ratios):.2f}-{max(ratios):.2f}]" if len(ratios) > 1 else ""
-        row = (f"| {size} | {ours['params_M']:.0f}M | {args.device} | {precision} | {args.seq} x {batch} | "
+        row = (f"| {size} | {ours['params_M']:.0f}M | {args.device} ({ours['kernels']}) | {precision} | {args.seq} x {batch} | "
                f"{base['tokens_per_s']:,.0f} | {ours['tokens_per_s']:,.0f} | "
                f"{statistics.median(ratios):.2f}x{spread} | {base['peak_GiB']:.2f} | {ours['peak_GiB']:.2f} |")
         if gpu:

@@ -192,3 +192,39 @@ def test_liger_cross_entropy_runs_in_chunks(liger_report):
     """48 rows, hidden 32, vocab 200: Liger splits the rows into several chunks (one launch each), so the
     comparison above covers its accumulation of gradients across chunks."""
     assert liger_report["linear_cross_entropy"]["launches"]["liger_cross_entropy_kernel"] > 1
+
+
+# ---- on a CUDA GPU only (skipped elsewhere): the recipe's Liger ops inside torch.compile'd blocks -----
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("liger_kernel") is None,
+                    reason="needs a CUDA GPU and liger-kernel")
+def test_liger_in_compiled_blocks_matches_eager_on_cuda():
+    """Liger's RMSNorm, SwiGLU and in-place RoPE inside torch.compile'd blocks (train/parallelize.py) give the
+    eager loss and gradients in bf16, and Liger's eager path gives the torch path's. The first thing to run on
+    a GPU: no CPU test exercises compile tracing Triton autograd Functions (under TRITON_INTERPRET, dynamo
+    only graph-breaks around them)."""
+    from train.model import Transformer, model_config
+    from train.parallelize import apply_compile
+
+    cfg = model_config("small", vocab_size=4096)
+    tokens = torch.randint(0, cfg.vocab_size, (4, 257), generator=torch.Generator().manual_seed(0)).cuda()
+
+    def run(kernels: str, compile_: bool):
+        torch.manual_seed(0)
+        model = Transformer(cfg, get_kernels(kernels))
+        model.init_weights(0)
+        model.to("cuda", torch.bfloat16)
+        if compile_:
+            apply_compile(model)
+        loss = model(tokens[:, :-1], tokens[:, 1:])
+        loss.backward()
+        return loss.item(), {n: p.grad.float() for n, p in model.named_parameters()}
+
+    def worst(a, b) -> float:
+        return max(((a[n] - b[n]).abs().max() / b[n].abs().max()).item() for n in b)
+
+    eager, compiled, plain = run("liger", False), run("liger", True), run("torch", False)
+    assert abs(compiled[0] - eager[0]) < 1e-2 * eager[0] and abs(eager[0] - plain[0]) < 2e-2 * plain[0]
+    assert worst(compiled[1], eager[1]) < 5e-2, worst(compiled[1], eager[1])
+    assert worst(eager[1], plain[1]) < 1e-1, worst(eager[1], plain[1])

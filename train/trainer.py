@@ -73,6 +73,9 @@ def setup_distributed(device_choice: str) -> tuple[int, int, torch.device]:
     so that FSDP's bf16 mixed precision also serves a single GPU."""
     cuda = wants_cuda(device_choice)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:  # before the process group, so that NCCL's communicator and barriers use this rank's GPU
+        torch.cuda.set_device(local)
     if world > 1 or cuda:
         if not dist.is_initialized():
             if "MASTER_ADDR" not in os.environ:  # one process outside torchrun
@@ -83,8 +86,6 @@ def setup_distributed(device_choice: str) -> tuple[int, int, torch.device]:
     else:
         rank = 0
     if cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
         return rank, world, torch.device("cuda", local)
     if world > 1:  # ranks share this machine's cores
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
@@ -258,10 +259,10 @@ def train(cfg: TrainConfig) -> TrainResult:
             loss_value, norm_value = reduced.tolist()
             step += 1
             seen = state["tokens_by_source"]
-            if dist.is_initialized():
-                c = torch.from_numpy(counts)
+            if dist.is_initialized():  # on the device: NCCL reduces no CPU tensors
+                c = torch.from_numpy(counts).to(device)
                 dist.all_reduce(c)
-                counts = c.numpy()
+                counts = c.cpu().numpy()
             for s, n in zip(sources, counts):
                 seen[s] = seen.get(s, 0) + int(n) * cfg.seq_len
             dt = time.perf_counter() - t0
