@@ -38,7 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/kernels_cpu.py
 
-bench-gpu: $(STAMP)  # on a machine with a CUDA GPU: trainer MFU vs transformers, Liger kernels
+bench-gpu: $(STAMP)  # on a machine with a CUDA GPU: trainer MFU vs transformers, Liger kernels (offline lent machines: benchmarks/GPU-SESSION.md)
 	$(BIN)/python benchmarks/train_throughput.py --device cuda
 	$(BIN)/python benchmarks/kernels_cpu.py
 
