@@ -64,8 +64,7 @@ class WordSplitter:
         if tokens is None:
             if len(self.cache) > CACHE_LIMIT:
                 self.cache.clear()
-            plain = _plain(chunk) and chunk not in self.specials
-            tokens = self.cache[chunk] = [chunk] if plain else self._split(chunk)
+            tokens = self.cache[chunk] = [chunk] if self._one_word(chunk) else self._split(chunk)
         return tokens
 
     def exact_words(self, text: str) -> list[str] | None:
@@ -98,8 +97,7 @@ class WordSplitter:
                 chunk_of.append(-1)
             end = start + len(chunk)
             if chunk not in pieces:
-                plain = _plain(chunk) and chunk not in self.specials
-                pieces[chunk] = [chunk] if plain else _stripped(self._affix_split(chunk, self.specials))
+                pieces[chunk] = [chunk] if self._one_word(chunk) else _stripped(self._affix_split(chunk, self.specials))
             tokens += pieces[chunk]
             chunk_of += [n] * len(pieces[chunk])
         return tokens, chunk_of
@@ -136,6 +134,10 @@ class WordSplitter:
         prefix, suffix = self.prefix(string), self._suffix(string)
         return bool((prefix and prefix.end() > prefix.start()) or (suffix and suffix.end() > suffix.start())
                     or any(True for _ in self.infixes(string)))
+
+    def _one_word(self, chunk: str) -> bool:
+        """Whether a chunk is one word as it is: letters or digits only, and no special case."""
+        return _plain(chunk) and chunk not in self.specials
 
     def _split(self, chunk: str) -> list[str]:
         """A chunk's tokens. Its pieces hold no whitespace (nor do the special cases that can match inside
