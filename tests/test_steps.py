@@ -87,6 +87,26 @@ def test_words_of_punctuated_chunks_are_spacys_tokens():
             assert splitter.words(chunk) == split_into_words(chunk)
 
 
+def test_suffix_length_is_spacys_suffix_search():
+    """The splitter's suffix lookup (literals by last character, one-character rules at the end only, the
+    rest searched) finds the suffix spaCy's whole-pattern search finds: units, currencies, degrees, symbols,
+    runs of dots, periods after lower and upper case, on words of real text and random mixes."""
+    from curate.filters.words import import_spacy
+
+    search = import_spacy().blank("en").tokenizer.suffix_search
+    splitter = WordSplitter("en")
+    rng = random.Random(1)
+    endings = ["5km", "10km²", "3m", "5$", "5US$", "5€", "5+", "°F.", "°c.", "©", "→", "™", "a..", "a.....", "ab.",
+               "AB.", "A.", "x's", "X'S", "it’s", "…", "……", ")", "”", "%", "»", "。", "a", "5", "", "'", "--"]
+    pool = "aZ5.,'’$°%)(km²+-…©→" + "".join(endings)
+    words = [w for t in sample_texts()[:200] for w in t.split()]
+    strings = [rng.choice(words) + e for e in endings for _ in range(20)]
+    strings += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 16))) for _ in range(5000)]
+    for string in strings:
+        m = search(string)
+        assert splitter.suffix_length(string) == (m.end() - m.start() if m else 0), string
+
+
 @pytest.mark.parametrize("native_cls,params,reference", [
     (GopherQuality, GopherQualityParams(exact_margin=10), "quality"),
     (GopherRepetition, GopherRepetitionParams(exact_margin=10), "repetition"),

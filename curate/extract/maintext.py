@@ -36,6 +36,7 @@ FURNITURE = re.compile(r"(?<![a-z])(?:foot(?:er)?(?![a-z])|" + "|".join(FURNITUR
 FURNITURE_SELECTOR = ", ".join(f'[class*="{word}" i]' for word in FURNITURE_WORDS)
 WRAPPER_SHARE = 0.5  # an element holding this share of the page's text is a wrapper, whatever its class
 NOT_WORD = re.compile(r"[^\w\n]+")
+ASCII_NOT_WORD = bytes(c for c in range(128) if not re.match(rb"[\w\n]", bytes([c])))
 BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -89,8 +90,9 @@ def _line_keys(*texts: list[str]) -> list[list[str]]:
         keys = []
         for line in lines:
             key = known.get(line)
-            if key is None:
-                key = known[line] = NOT_WORD.sub("", line)
+            if key is None:  # ASCII first, by a byte table (ten times cheaper than the regex)
+                key = line.encode().translate(None, ASCII_NOT_WORD).decode()
+                key = known[line] = key if key.isascii() else NOT_WORD.sub("", key)
             keys.append(key)
         keyed.append(keys)
     return keyed

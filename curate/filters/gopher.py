@@ -29,6 +29,7 @@ from curate.filters.words import CACHE_LIMIT, import_spacy, splitter
 
 PARAGRAPHS = re.compile(r"\n{2,}")
 LINES = re.compile(r"\n+")
+NO_WORDS: frozenset[str] = frozenset()
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
@@ -69,7 +70,7 @@ class GopherQuality(Filter):
         self.stop_words = set(STOP_WORDS if self.params.stop_words is None else self.params.stop_words)
         self.punct = _punctuation()
         self.splitter = splitter(self.params.language)
-        self.info: dict[str, tuple[bool, bool, int]] = {}
+        self.info: dict[str, tuple[int, int, int, int, frozenset[str]]] = {}
 
     @functools.cached_property
     def exact(self):
@@ -81,18 +82,26 @@ class GopherQuality(Filter):
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         return _decide_all(self, batch)
 
-    def decide(self, text: str, split, m: float | None) -> tuple[bool | tuple[bool, str], bool]:
-        """(datatrove-style result, whether any statistic was within margin `m` of its threshold), with the
-        words `split(text)` gives."""
+    def decide(self, text: str, words: list[str] | None, m: float | None) -> tuple[bool | tuple[bool, str], bool]:
+        """(datatrove-style result, whether any statistic was within margin `m` of its threshold), from
+        `words`, or where None from the splitter's words, counted per whitespace chunk."""
         p = self.params
-        words = split(text)
-        n_words = len(words)
+        if words is None:
+            counts, info = Counter(text.split()), self._chunk_info
+        else:
+            counts, info = Counter(words), self._word_stats
+        n_words = n = chars = alpha = 0
+        stops: set[str] = set()
+        for piece, count in counts.items():
+            piece_words, non_symbol, non_symbol_chars, alphabetic, stop_words = info(piece)
+            n_words += piece_words * count
+            n += non_symbol * count
+            chars += non_symbol_chars * count
+            alpha += alphabetic * count
+            if stop_words:
+                stops |= stop_words
         if not n_words:
             return True, True  # datatrove's own answer (and error) for a document without words
-        counts = Counter(words)
-        info = [(self._word_info(w), c) for w, c in counts.items()]
-        n = sum(c for (non_symbol, _, _), c in info if non_symbol)
-        chars = sum(length * c for (non_symbol, _, length), c in info if non_symbol)
         if near(n, p.min_doc_words, m) or near(n, p.max_doc_words, m):
             return True, True
         if p.min_doc_words and n < p.min_doc_words:
@@ -120,12 +129,11 @@ class GopherQuality(Filter):
                  "gopher_too_many_end_ellipsis"),
             ]
         if p.max_non_alpha_words_ratio:
-            alpha = sum(c for (_, has_alpha, _), c in info if has_alpha) / n_words
+            alpha /= n_words
             checks.append((alpha, p.max_non_alpha_words_ratio, alpha < p.max_non_alpha_words_ratio,
                            "gopher_below_alpha_threshold"))
         if p.min_stop_words:
-            stops = len(self.stop_words.intersection(counts))
-            checks.append((stops, p.min_stop_words, stops < p.min_stop_words, "gopher_enough_stop_words"))
+            checks.append((len(stops), p.min_stop_words, len(stops) < p.min_stop_words, "gopher_enough_stop_words"))
         for value, threshold, fails, reason in checks:
             if threshold and near(value, threshold, m):
                 return True, True
@@ -133,14 +141,28 @@ class GopherQuality(Filter):
                 return (False, reason), False
         return True, False
 
-    def _word_info(self, word: str) -> tuple[bool, bool, int]:
-        """(has a non-punctuation character, has a letter, length), cached per distinct word."""
-        info = self.info.get(word)
+    def _chunk_info(self, chunk: str) -> tuple[int, int, int, int, frozenset[str]]:
+        """The statistics of one whitespace chunk's words, cached per distinct chunk: (words, words with a
+        non-punctuation character, their characters, words with a letter, stop words among them)."""
+        info = self.info.get(chunk)
         if info is None:
             if len(self.info) > CACHE_LIMIT:
                 self.info.clear()
-            info = self.info[word] = (bool(word.strip(self.punct)), any(c.isalpha() for c in word), len(word))
+            words = self.splitter.chunk_words(chunk)
+            if len(words) == 1:
+                info = self._word_stats(words[0])
+            else:
+                stats = [self._word_stats(w) for w in words]
+                info = (len(stats), sum(s[1] for s in stats), sum(s[2] for s in stats),
+                        sum(s[3] for s in stats), frozenset().union(*(s[4] for s in stats)))
+            self.info[chunk] = info
         return info
+
+    def _word_stats(self, word: str) -> tuple[int, int, int, int, frozenset[str]]:
+        """One word's statistics, as _chunk_info counts them."""
+        non_symbol = bool(word.strip(self.punct))
+        return (1, non_symbol, len(word) if non_symbol else 0, word.isalpha() or any(c.isalpha() for c in word),
+                frozenset((word,)) if word in self.stop_words else NO_WORDS)
 
 
 class GopherRepetitionParams(Params):
@@ -176,7 +198,7 @@ class GopherRepetition(Filter):
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         return _decide_all(self, batch)
 
-    def decide(self, text: str, split, m: float | None) -> tuple[bool | tuple[bool, str], bool]:
+    def decide(self, text: str, words: list[str] | None, m: float | None) -> tuple[bool | tuple[bool, str], bool]:
         """As GopherQuality.decide; with m None, the n-gram statistics are datatrove's own string ones."""
         p = self.params
         if not text:
@@ -194,7 +216,7 @@ class GopherRepetition(Filter):
         for value, threshold, reason in checks:  # exact statistics: no margin needed
             if threshold and value > threshold:
                 return (False, reason), False
-        words = split(text)
+        words = self.splitter.words(text) if words is None else words
         checks = _string_ngram_checks(words, size, p) if m is None else _ngram_checks(words, size, p)
         for value, threshold, reason in checks:
             if near(value, threshold, m):
@@ -299,7 +321,7 @@ def _decide_all(step, batch: pa.RecordBatch) -> FilterResult:
     keep = np.ones(len(texts), dtype=bool)
     reasons = np.full(len(texts), None, dtype=object)
     for i, text in enumerate(texts):
-        result, borderline = step.decide(text, step.splitter.words, step.params.exact_margin)
+        result, borderline = step.decide(text, None, step.params.exact_margin)
         if borderline:
             result = _exact_result(step, text, ids[i])
         ok, reason = result if isinstance(result, tuple) else (result, None)
@@ -314,5 +336,5 @@ def _exact_result(step, text: str, ident: str) -> bool | tuple[bool, str | None]
     imported and built on the first such document (spaCy's import costs a worker ~3 s)."""
     words = None if "IS_ALPHA" in text else step.splitter.exact_words(text)
     if words:
-        return step.decide(text, lambda _: words, None)[0]
+        return step.decide(text, words, None)[0]
     return apply_filter(step.exact, text, ident)
