@@ -11,7 +11,8 @@ text, recall: how much of the page text came out; tokens as in benchmarks/extrac
 datatrove's language filter downloads its model at run time, so its pipeline runs without language
 id; gristmill's includes it (py3langid) and is still compared as is.
 
-Run: apt-get install python3.11-doc; .venv/bin/python benchmarks/commoncrawl.py [--workers 2]
+Run: apt-get install python3.11-doc; .venv/bin/python benchmarks/commoncrawl.py [--workers 2] [--repeat 3]
+(each pipeline runs --repeat times, alternating with the other; the medians are compared)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import http.server
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -137,6 +139,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--files", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each pipeline, alternating; medians reported")
     ap.add_argument("--work", type=Path, default=ROOT / "out" / "bench-cc")
     args = ap.parse_args()
     if not DOCS.exists():
@@ -146,11 +149,17 @@ def main() -> None:
     size_mb = sum(p.stat().st_size for p in warcs) / 1e6
     raw_mb = sum(len(gzip.decompress(p.read_bytes())) for p in warcs) / 1e6
 
-    t_dt, _ = run_datatrove(args.work / "warc", args.work / "datatrove", args.workers, args.files)
-    t_gm, manifest = run_gristmill(args.work / "warc", args.work / "gristmill", args.workers, args.work)
+    times_dt, times_gm = [], []
+    for _ in range(args.repeat):  # alternating, so a slow spell of the machine hits both
+        shutil.rmtree(args.work / "datatrove", ignore_errors=True)
+        times_dt.append(run_datatrove(args.work / "warc", args.work / "datatrove", args.workers, args.files)[0])
+        seconds, manifest = run_gristmill(args.work / "warc", args.work / "gristmill", args.workers, args.work)
+        times_gm.append(seconds)
+    t_dt, t_gm = statistics.median(times_dt), statistics.median(times_gm)
     docs = manifest["read"]["docs"]
     print(f"input: {args.files} WARC files, {size_mb:.1f} MB gzip ({raw_mb:.1f} MB raw), {docs} HTML responses, "
-          f"{args.workers} workers")
+          f"{args.workers} workers; median of {args.repeat} runs each (datatrove "
+          f"{', '.join(f'{t:.1f}' for t in times_dt)} s; gristmill {', '.join(f'{t:.1f}' for t in times_gm)} s)")
     print("\n| pipeline | seconds | docs/s | MB/s (raw WARC) | vs datatrove | kept |")
     print("|---|---|---|---|---|---|")
     kept_dt = sum(1 for f in (args.work / "datatrove" / "data").glob("*.jsonl.gz") for _ in gzip.open(f))
