@@ -48,7 +48,6 @@ class WordSplitter:
         prefixes = _compiled(rules["prefix"])
         anchored = all(alt.startswith("^") for alt in prefixes.pattern.split("|"))
         self.prefix = prefixes.match if anchored else prefixes.search
-        self._suffix = _compiled(rules["suffix"]).search
         # The suffix spaCy finds is the longest that one of the pattern's alternatives matches at the end.
         # Searching the whole pattern tries each alternative at each position (~4 µs a chunk: one is a class
         # of ~400 symbol ranges). Instead literal alternatives (",", "'s", "…") are looked up by their last
@@ -163,8 +162,8 @@ class WordSplitter:
         return patterns
 
     def _has_affix(self, string: str) -> bool:
-        prefix, suffix = self.prefix(string), self._suffix(string)
-        return bool((prefix and prefix.end() > prefix.start()) or (suffix and suffix.end() > suffix.start())
+        prefix = self.prefix(string)
+        return bool((prefix and prefix.end() > prefix.start()) or self.suffix_length(string)
                     or any(True for _ in self.infixes(string)))
 
     def _one_word(self, chunk: str) -> bool:
@@ -183,8 +182,7 @@ class WordSplitter:
         suffixes: list[str] = []
         last = -1
         while string and len(string) != last:
-            if string in specials or string.isalpha() or string.isdigit() or (
-                    self.token_match and self.token_match(string)):
+            if string in specials or _plain(string) or (self.token_match and self.token_match(string)):
                 break
             last = len(string)
             m = self.prefix(string)
