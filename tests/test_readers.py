@@ -110,6 +110,26 @@ def test_parquet_null_text_counted(tmp_path):
     assert table.num_rows == 2 and stats.skipped == {"missing_text": 1}
 
 
+@pytest.mark.parametrize("reader", ["jsonl", "parquet"])
+def test_batches_end_at_a_size_in_bytes(tmp_path, reader):
+    docs = real_docs(40)
+    path = tmp_path / f"docs.{reader}"
+    if reader == "jsonl":
+        path.write_bytes(jsonl_bytes(docs))
+    else:
+        pq.write_table(pa.table({"text": [d["text"] for d in docs]}), path)
+    limit = 0.005  # MiB: a few of these news articles
+    cfg = InputConfig(paths=[str(path)], reader=reader, batch_mb=limit)
+    batches = list(read(str(path), cfg, "test/src", ReadStats()))
+    sizes = [[len(t.encode()) for t in b.column("text").to_pylist()] for b in batches]
+    assert len(batches) > 5
+    assert all(sum(s[:-1]) < limit * 2**20 for s in sizes)  # a batch ends with the document that fills it
+    assert all(sum(s) >= limit * 2**20 * 0.9 for s in sizes[:-1])  # (JSON escapes count for jsonl)
+    table = pa.Table.from_batches(batches)
+    assert table.column("text").to_pylist() == [d["text"] for d in docs]
+    assert [o["row"] for o in table.column("origin").to_pylist()] == list(range(1, 41) if reader == "jsonl" else range(40))
+
+
 def test_saved_hf_dataset(tmp_path):
     import datasets
 

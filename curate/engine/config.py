@@ -25,7 +25,10 @@ class InputConfig(Strict):
     id_field: str = "id"  # kept as the document id where present
     url_field: str = "url"
     keep_columns: list[str] = []  # other input columns to carry through
+    # A batch ends at batch_size documents or once it holds batch_mb MiB of text (of HTML for WARC), so a
+    # run's memory does not depend on how large its documents are.
     batch_size: int = Field(1000, gt=0)
+    batch_mb: float = Field(4, gt=0)
 
     @field_validator("paths", mode="before")
     @classmethod

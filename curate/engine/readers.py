@@ -131,6 +131,21 @@ def read(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> 
         yield batch
 
 
+def batch_bytes(cfg: InputConfig) -> int:
+    return int(cfg.batch_mb * (1 << 20))
+
+
+def bounded(batch: pa.RecordBatch, column: str, cfg: InputConfig) -> Iterator[pa.RecordBatch]:
+    """`batch` in slices of at most cfg.batch_size rows, each ending once it holds cfg.batch_mb MiB of `column`."""
+    ends = np.cumsum(pc.binary_length(batch.column(column)).fill_null(0).to_numpy(zero_copy_only=False))
+    start = 0
+    while start < batch.num_rows:
+        done = ends[start - 1] if start else 0
+        stop = min(int(np.searchsorted(ends, done + batch_bytes(cfg))) + 1, start + cfg.batch_size, batch.num_rows)
+        yield batch.slice(start, stop - start)
+        start = stop
+
+
 def _open_text_stream(path: str) -> io.BufferedIOBase:
     if path.endswith(".gz"):
         return gzip.open(path, "rb")
@@ -147,7 +162,7 @@ def _schema(cfg: InputConfig) -> pa.Schema:
 def _read_jsonl(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
     schema = _schema(cfg)
     rows: dict[str, list] = {n: [] for n in schema.names}
-    line_no, offset = 0, 0
+    line_no, offset, flushed_at = 0, 0, 0
 
     def flush() -> pa.RecordBatch:
         batch = pa.RecordBatch.from_pydict(rows, schema=schema)
@@ -189,8 +204,9 @@ def _read_jsonl(path: str, cfg: InputConfig, default_source: str, stats: ReadSta
                                        "record_id": None, "date": None})
                 for c in cfg.keep_columns:
                     rows[c].append(_str(obj.get(c)))
-                if len(rows["text"]) >= cfg.batch_size:
+                if len(rows["text"]) >= cfg.batch_size or offset - flushed_at >= batch_bytes(cfg):
                     yield flush()
+                    flushed_at = offset
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as err:
             stats.problem("corrupt_file", f"{path}:{line_no}", f"stopped reading: {err}")
     if rows["text"]:
@@ -209,8 +225,9 @@ def _read_parquet(path: str, cfg: InputConfig, default_source: str, stats: ReadS
     columns = [n for n in pf.schema_arrow.names if n in wanted]
     row = 0
     for batch in pf.iter_batches(batch_size=cfg.batch_size, columns=columns):
-        yield from _to_core(batch, path, row, cfg, default_source, stats)
-        row += batch.num_rows
+        for part in bounded(batch, cfg.text_field, cfg):
+            yield from _to_core(part, path, row, cfg, default_source, stats)
+            row += part.num_rows
 
 
 def _read_arrow_stream(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
@@ -227,8 +244,7 @@ def _read_arrow_stream(path: str, cfg: InputConfig, default_source: str, stats: 
             raise ConfigError([f"input: {path} has no {cfg.text_field!r} column "
                                f"(columns: {', '.join(reader.schema.names)}); set input.text_field"])
         for batch in batches:
-            for start in range(0, batch.num_rows, cfg.batch_size):
-                part = batch.slice(start, cfg.batch_size)
+            for part in bounded(batch, cfg.text_field, cfg):
                 yield from _to_core(part, path, row, cfg, default_source, stats)
                 row += part.num_rows
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from .layout import Layout
 from .plan import Plan, PlannedStep
-from .readers import ReadStats, read
+from .readers import ReadStats, bounded, read
 from .stats import StepStats, text_bytes
 from .step import Filter, FilterResult, GlobalStep, Step
 from .writers import ShardWriter, write_jsonl
@@ -140,7 +140,8 @@ def _previous_stage(plan: Plan, layout: Layout, stage: int, task: int) -> Iterat
     folder = layout.data(stage - 1, last=False)
     marker = json.loads(layout.marker(stage - 1, task).read_text())
     for name in marker["shards"]:
-        yield from pq.ParquetFile(folder / name).iter_batches(batch_size=plan.config.input.batch_size)
+        for batch in pq.ParquetFile(folder / name).iter_batches(batch_size=plan.config.input.batch_size):
+            yield from bounded(batch, "text", plan.config.input)
 
 
 def _sample(label: str, batch: pa.RecordBatch, result: FilterResult, dropped: np.ndarray, k: int,

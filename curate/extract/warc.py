@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from curate.engine.config import InputConfig
-from curate.engine.readers import WARC_COLUMNS, ReadStats
+from curate.engine.readers import WARC_COLUMNS, ReadStats, batch_bytes
 from curate.engine.schema import CORE, doc_id
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -47,11 +47,15 @@ def read_warc(path: str, cfg: InputConfig, default_source: str, stats: ReadStats
     rows: dict[str, list] = {n: [] for n in SCHEMA.names}
     position = {"last": None}
     held = None  # the latest document, kept back until we know its record is whole
+    size = 0  # HTML (WET: text) in rows
     try:
         records = ArchiveIterator(path, parse_http=True)
         for doc in _documents(records, WarcRecordType, path, default_source, stats, position):
-            if held is not None and _append(rows, held) >= cfg.batch_size:
-                yield _flush(rows)
+            if held is not None:
+                size += _append(rows, held)
+                if len(rows["id"]) >= cfg.batch_size or size >= batch_bytes(cfg):
+                    yield _flush(rows)
+                    size = 0
             held = doc
         damage = _damage_after(path, position["last"])
     except (OSError, ValueError) as err:  # fastwarc raises on a header it cannot parse
@@ -65,9 +69,10 @@ def read_warc(path: str, cfg: InputConfig, default_source: str, stats: ReadStats
 
 
 def _append(rows: dict[str, list], doc: dict) -> int:
+    """Adds `doc` to the batch's rows; returns the size of its HTML (of its text for a WET record)."""
     for name, value in doc.items():
         rows[name].append(value)
-    return len(rows["id"])
+    return len(doc["html"] or doc["text"])
 
 
 def _documents(records, types, path: str, source: str, stats: ReadStats, position: dict) -> Iterator[dict]:

@@ -71,6 +71,7 @@ class GopherQuality(Filter):
         self.punct = _punctuation()
         self.splitter = splitter(self.params.language)
         self.info: dict[str, tuple[int, int, int, int, frozenset[str]]] = {}
+        self.shared: dict[tuple, tuple] = {}
 
     @functools.cached_property
     def exact(self):
@@ -146,8 +147,6 @@ class GopherQuality(Filter):
         non-punctuation character, their characters, words with a letter, stop words among them)."""
         info = self.info.get(chunk)
         if info is None:
-            if len(self.info) > CACHE_LIMIT:
-                self.info.clear()
             words = self.splitter.chunk_words(chunk)
             if len(words) == 1:
                 info = self._word_stats(words[0])
@@ -155,7 +154,8 @@ class GopherQuality(Filter):
                 stats = [self._word_stats(w) for w in words]
                 info = (len(stats), sum(s[1] for s in stats), sum(s[2] for s in stats),
                         sum(s[3] for s in stats), frozenset().union(*(s[4] for s in stats)))
-            self.info[chunk] = info
+            if len(self.info) < CACHE_LIMIT:
+                self.info[chunk] = self.shared.setdefault(info, info)  # most chunks share a few statistics
         return info
 
     def _word_stats(self, word: str) -> tuple[int, int, int, int, frozenset[str]]:

@@ -67,7 +67,7 @@ class WordSplitter:
         self.url_match = rules["url_match"] and _compiled(rules["url_match"]).match
         self.specials = rules["specials"]
         self.special_heads = {key[:i] for key in self.specials for i in range(1, len(key))}
-        self.cache: dict[str, list[str]] = {}
+        self.cache: dict[str, tuple[str, ...]] = {}
 
     def suffix_length(self, string: str) -> int:
         """Length of the suffix spaCy peels off `string` (0: none)."""
@@ -89,13 +89,14 @@ class WordSplitter:
         cached, split = self.cache.get, self.chunk_words
         return [word for chunk in text.split() for word in (cached(chunk) or split(chunk))]
 
-    def chunk_words(self, chunk: str) -> list[str]:
-        """The words of one chunk of text without whitespace, cached per chunk."""
+    def chunk_words(self, chunk: str) -> tuple[str, ...]:
+        """The words of one chunk of text without whitespace, cached per chunk (the first CACHE_LIMIT distinct
+        chunks seen: the frequent ones, and no churn of memory once full)."""
         tokens = self.cache.get(chunk)
         if tokens is None:
-            if len(self.cache) > CACHE_LIMIT:
-                self.cache.clear()
-            tokens = self.cache[chunk] = [chunk] if self._one_word(chunk) else self._split(chunk)
+            tokens = (chunk,) if self._one_word(chunk) else tuple(self._split(chunk))
+            if len(self.cache) < CACHE_LIMIT:
+                self.cache[chunk] = tokens
         return tokens
 
     def exact_words(self, text: str) -> list[str] | None:
