@@ -225,9 +225,9 @@ def _read_parquet(path: str, cfg: InputConfig, default_source: str, stats: ReadS
     columns = [n for n in pf.schema_arrow.names if n in wanted]
     row = 0
     for batch in pf.iter_batches(batch_size=cfg.batch_size, columns=columns):
-        for part in bounded(batch, cfg.text_field, cfg):
-            yield from _to_core(part, path, row, cfg, default_source, stats)
-            row += part.num_rows
+        for core in _to_core(batch, path, row, cfg, default_source, stats):
+            yield from bounded(core, "text", cfg)
+        row += batch.num_rows
 
 
 def _read_arrow_stream(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
@@ -244,8 +244,10 @@ def _read_arrow_stream(path: str, cfg: InputConfig, default_source: str, stats: 
             raise ConfigError([f"input: {path} has no {cfg.text_field!r} column "
                                f"(columns: {', '.join(reader.schema.names)}); set input.text_field"])
         for batch in batches:
-            for part in bounded(batch, cfg.text_field, cfg):
-                yield from _to_core(part, path, row, cfg, default_source, stats)
+            for start in range(0, batch.num_rows, cfg.batch_size):
+                part = batch.slice(start, cfg.batch_size)
+                for core in _to_core(part, path, row, cfg, default_source, stats):
+                    yield from bounded(core, "text", cfg)
                 row += part.num_rows
 
 
