@@ -60,6 +60,16 @@ def test_word_splitter_matches_spacy_on_real_text():
     assert same / len(texts) >= 0.99
 
 
+def test_word_cache_keeps_its_first_chunks_and_stops(monkeypatch):
+    """Bounded memory: once full, the chunk cache stops growing (no clear-and-refill), and words stay right."""
+    monkeypatch.setattr("curate.filters.words.CACHE_LIMIT", 50)
+    text = " ".join(sample_texts()[:20])
+    splitter = WordSplitter("en")
+    words = splitter.words(text)
+    assert len(splitter.cache) == 50 and list(splitter.cache) == list(dict.fromkeys(text.split()))[:50]
+    assert words == WordSplitter("en").words(text) == splitter.words(text)
+
+
 def test_exact_words_are_spacys_tokens():
     """On real text, and on strings built from spaCy's special cases and punctuation with every kind of
     whitespace between them (where `words` differs from spaCy on about 1% of strings)."""
