@@ -73,6 +73,15 @@ def test_bundled_warc_yields_html_responses_and_counts_the_rest():
     assert gzip.GzipFile(fileobj=io.BytesIO(member)).read(8) == b"WARC/1.0"
 
 
+def test_warc_batches_end_at_a_size_in_bytes():
+    whole = rows(read_warc(WARC)[0])
+    cfg = InputConfig(reader="warc", paths=[str(WARC)], batch_mb=0.1)
+    batches = list(read(str(WARC), cfg, "web/test", ReadStats()))
+    sizes = [[len(h) for h in b.column("html").to_pylist()] for b in batches]
+    assert len(batches) > 5 and all(sum(s[:-1]) < 0.1 * 2**20 <= sum(s) for s in sizes[:-1])
+    assert rows(batches) == whole
+
+
 def test_broken_records_and_charsets(tmp_path):
     para = accented_paragraph()
     path = tmp_path / "edge.warc.gz"
