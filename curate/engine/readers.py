@@ -138,10 +138,10 @@ def batch_bytes(cfg: InputConfig) -> int:
 def bounded(batch: pa.RecordBatch, column: str, cfg: InputConfig) -> Iterator[pa.RecordBatch]:
     """`batch` in slices of at most cfg.batch_size rows, each ending once it holds cfg.batch_mb MiB of `column`."""
     ends = np.cumsum(pc.binary_length(batch.column(column)).fill_null(0).to_numpy(zero_copy_only=False))
-    start = 0
+    start, limit = 0, batch_bytes(cfg)
     while start < batch.num_rows:
         done = ends[start - 1] if start else 0
-        stop = min(int(np.searchsorted(ends, done + batch_bytes(cfg))) + 1, start + cfg.batch_size, batch.num_rows)
+        stop = min(int(np.searchsorted(ends, done + limit)) + 1, start + cfg.batch_size, batch.num_rows)
         yield batch.slice(start, stop - start)
         start = stop
 
@@ -162,7 +162,7 @@ def _schema(cfg: InputConfig) -> pa.Schema:
 def _read_jsonl(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
     schema = _schema(cfg)
     rows: dict[str, list] = {n: [] for n in schema.names}
-    line_no, offset, flushed_at = 0, 0, 0
+    line_no, offset, flushed_at, limit = 0, 0, 0, batch_bytes(cfg)
 
     def flush() -> pa.RecordBatch:
         batch = pa.RecordBatch.from_pydict(rows, schema=schema)
@@ -204,7 +204,7 @@ def _read_jsonl(path: str, cfg: InputConfig, default_source: str, stats: ReadSta
                                        "record_id": None, "date": None})
                 for c in cfg.keep_columns:
                     rows[c].append(_str(obj.get(c)))
-                if len(rows["text"]) >= cfg.batch_size or offset - flushed_at >= batch_bytes(cfg):
+                if len(rows["text"]) >= cfg.batch_size or offset - flushed_at >= limit:
                     yield flush()
                     flushed_at = offset
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as err:

@@ -47,13 +47,13 @@ def read_warc(path: str, cfg: InputConfig, default_source: str, stats: ReadStats
     rows: dict[str, list] = {n: [] for n in SCHEMA.names}
     position = {"last": None}
     held = None  # the latest document, kept back until we know its record is whole
-    size = 0  # HTML (WET: text) in rows
+    size, limit = 0, batch_bytes(cfg)  # HTML (WET: text) in rows, and where a batch ends
     try:
         records = ArchiveIterator(path, parse_http=True)
         for doc in _documents(records, WarcRecordType, path, default_source, stats, position):
             if held is not None:
                 size += _append(rows, held)
-                if len(rows["id"]) >= cfg.batch_size or size >= batch_bytes(cfg):
+                if len(rows["id"]) >= cfg.batch_size or size >= limit:
                     yield _flush(rows)
                     size = 0
             held = doc
