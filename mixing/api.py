@@ -16,7 +16,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 from .config import Fit, MixConfig, MixPlan, SwarmFiles, load_plan, resolve
 from .files import Swarm, read_swarm, write_json

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from yamlconfig import ConfigError, Located, Strict, apply_overrides, load_yaml, validate
+from provenance.yamlfile import ConfigError, Located, Strict, apply_overrides, load_yaml, validate
 
 from .files import csv_columns, read_swarm
 from .simplex import grid_units

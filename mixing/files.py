@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 INDEX = "index"
 

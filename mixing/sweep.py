@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 from .config import Domains, MixPlan
 from .cost import sweep_cost

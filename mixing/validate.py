@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 from .config import MixPlan, Proxy
 from .files import Swarm, write_json

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 console = Console(stderr=True)
 
@@ -126,7 +126,7 @@ def _print_summary(manifest: dict) -> None:
 
 def cmd_tokenize(args) -> int:
     from train.tokenize import TokenizeConfig, tokenize
-    from yamlconfig import load
+    from provenance.yamlfile import load
 
     tokenize(load(args.config, TokenizeConfig, args.overrides), overwrite=args.overwrite,
              progress=lambda line: console.print(line, highlight=False))

@@ -9,7 +9,7 @@ import pytest
 
 from mixing.api import fit, propose, sweep, validate
 from tests.test_mixing_support import fake_train, trained_count, write_config
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 
 def test_sweep_fit_propose_validate(tmp_path):

@@ -9,7 +9,7 @@ import yaml
 
 from mixing.config import load_plan
 from tests.test_mixing_support import DOMAINS, TOKENS, write_config
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 
 def errors_of(path, overrides=()) -> str:

@@ -12,7 +12,7 @@ import pytest
 from mixing.api import fit_csv
 from mixing.laws import LogLinearLaw, cross_validate, evaluate, fit_law, scores
 from tests.test_mixing_support import C, T, true_losses
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 
 def swarm(n: int, seed: int = 0, noise: float = 0.002):

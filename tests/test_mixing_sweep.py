@@ -17,7 +17,7 @@ from mixing.simplex import project, round_to_grid, within_caps
 from mixing.sweep import draw_mixtures, run_sweep
 from mixing.validate import seeded_jobs
 from tests.test_mixing_support import DOMAINS, fake_train, trained_count, write_config
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.conftest import ROOT, SAMPLE
 from train.config import TrainConfig
 from train.data import MixtureConfig, MixtureIndex, MixtureLoader, read_meta
 from train.tokenize import TokenizeConfig, tokenize
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 SOURCES = ["books/gutenberg", "code/python-stdlib", "news/abc", "web/wikipedia"]
 

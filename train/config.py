@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from yamlconfig import ConfigError, Strict, load, load_yaml, validate
+from provenance.yamlfile import ConfigError, Strict, load, load_yaml, validate
 
 from .data import MixtureConfig
 

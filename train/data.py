@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from yamlconfig import ConfigError, Strict
+from provenance.yamlfile import ConfigError, Strict
 
 
 class MixtureConfig(Strict):

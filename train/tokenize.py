@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field
 
-from yamlconfig import ConfigError, Strict
+from provenance.yamlfile import ConfigError, Strict
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from yamlconfig import ConfigError
+from provenance.yamlfile import ConfigError
 
 from . import checkpoint
 from .config import LRConfig, TrainConfig, resolve_mixture

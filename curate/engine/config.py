@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from yamlconfig import ConfigError, Located, Strict, apply_overrides, load_yaml, validate
+from provenance.yamlfile import ConfigError, Located, Strict, apply_overrides, load_yaml, validate
 
 __all__ = ["ConfigError", "Located", "apply_overrides", "load_yaml", "parse"]
 

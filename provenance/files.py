@@ -1,0 +1,43 @@
+"""Files written whole or not at all: a temporary name beside the target, renamed once complete.
+
+A reader (or a rerun after kill -9) sees either the old file or the complete new one, never half.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` (`.tmp-NAME`) to write a file or folder to; renamed to `path`
+    when the block ends, removed if it raises."""
+    final = Path(path)
+    tmp = final.with_name(f".tmp-{final.name}")
+    _remove(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    os.replace(tmp, final)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """`data` to `path`, whole or not at all."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
