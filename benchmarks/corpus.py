@@ -1,5 +1,6 @@
 """Benchmark input: the bundled sample plus more real third-party text found on this machine
-(every stdlib module, Debian changelogs and license texts, Wikipedia sections), as JSONL shards."""
+(every stdlib module, Debian changelogs and license texts, Wikipedia sections), as documents to write
+as JSONL shards with tests/shards.py's `write_shards`."""
 
 from __future__ import annotations
 
@@ -34,18 +35,3 @@ def documents() -> list[dict]:
         if Path(f).is_file():
             docs.append({"id": f"license:{f}", "text": Path(f).read_text("utf-8", "replace"), "source": "legal/licenses"})
     return docs
-
-
-def write_shards(folder: Path, docs: list[dict], shards: int, copies: int = 1) -> list[Path]:
-    """`copies` repeats the corpus (with distinct ids) to scale the input without changing its make-up."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"shard-{i:03d}.jsonl.gz" for i in range(shards)]
-    handles = [gzip.open(p, "wt", encoding="utf-8") for p in paths]
-    n = 0
-    for c in range(copies):
-        for d in docs:
-            handles[n % shards].write(json.dumps({**d, "id": f"{d['id']}~{c}"}) + "\n")
-            n += 1
-    for h in handles:
-        h.close()
-    return paths

@@ -21,7 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.corpus import documents, write_shards  # noqa: E402
+from benchmarks.corpus import documents  # noqa: E402
+from tests.shards import write_shards  # noqa: E402
 
 GRISTMILL = [sys.executable, "-m", "pipelines.cli"]
 

@@ -33,27 +33,21 @@ Run: .venv/bin/python benchmarks/extraction_quality.py [--python-pages 60]
 from __future__ import annotations
 
 import argparse
-import gzip
-import html
 import re
 import subprocess
 import sys
-import tarfile
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.bag_of_words import f1  # noqa: E402
+from tests.reference_pages import Page, debian_reference_pages, news_pages  # noqa: E402
+
 CACHE = ROOT / "out" / "extraction-data"
-NEWSPAPER = "newspaper4k==0.9.6"
-NEWS_LANG = {"arabic": "ar", "burmese": "my", "chinese": "zh", "japanese": "ja", "latvian": "lv", "spanish": "es",
-             "thai": "th", "yna_co_kr": "ko"}  # by file-name prefix; the rest are English
-DEBIAN_REFERENCE = ("en", "de", "fr", "ja", "zh-cn")
 PYTHON_DOCS = Path("/usr/share/doc/python3.11/html")
-NO_SPACES = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-TOKEN = re.compile(f"[{NO_SPACES}]|[^\\W{NO_SPACES}]+")
 RST_MARKUP = [
     (r"^\.\. [^\n]*(\n[ \t]+[^\n]*)*", ""),  # directives and comments with their indented options
     (r":[\w:-]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`", r"\1"),  # roles like :func:`name <target>`
@@ -63,79 +57,11 @@ RST_MARKUP = [
 ]
 
 
-@dataclass
-class Page:
-    group: str
-    lang: str
-    name: str
-    html: bytes
-    reference: str
-
-
-def tokens(text: str) -> Counter:
-    return Counter(TOKEN.findall(text.lower()))
-
-
-def f1(got: str, ref: str) -> float:
-    a, b = tokens(got), tokens(ref)
-    overlap = sum((a & b).values())
-    if not overlap:
-        return 0.0
-    p, r = overlap / sum(a.values()), overlap / sum(b.values())
-    return 2 * p * r / (p + r)
-
-
 def rst_text(path: Path) -> str:
     text = path.read_text("utf-8", "replace")
     for pattern, repl in RST_MARKUP:
         text = re.sub(pattern, repl, text, flags=re.M)
     return text
-
-
-def news_pages(cache: Path = CACHE) -> list[Page]:
-    folder = cache / "newspaper4k"
-    if not (folder / "PKG-INFO").exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", NEWSPAPER,
-                        "-d", str(cache)], check=True, capture_output=True)
-        sdist = next(cache.glob("newspaper4k-0.9.6.tar.gz"))
-        with tarfile.open(sdist) as tar:
-            for m in tar.getmembers():
-                name = m.name.split("/", 1)[-1]
-                if m.isfile() and (name == "PKG-INFO" or name.startswith("tests/data/")):
-                    (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                    (folder / name).write_bytes(tar.extractfile(m).read())
-    pages = []
-    for ref in sorted((folder / "tests/data/txt").glob("*.txt")):
-        page = folder / "tests/data/html" / f"{ref.stem}.html"
-        if page.exists():
-            lang = next((v for k, v in NEWS_LANG.items() if ref.stem.startswith(k)), "en")
-            pages.append(Page("news", lang, ref.stem, page.read_bytes(), ref.read_text("utf-8")))
-    return pages
-
-
-def debian_reference_pages(cache: Path = CACHE, languages: tuple[str, ...] = DEBIAN_REFERENCE) -> list[Page]:
-    folder = cache / "debian-reference"
-    books = folder / "usr/share/debian-reference"
-    missing = [lang for lang in languages if not (books / f"debian-reference.{lang}.txt.gz").exists()]
-    if missing:
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", *(f"debian-reference-{lang}" for lang in missing)],
-                       cwd=folder, check=True, capture_output=True)
-        for deb in folder.glob("debian-reference-*.deb"):
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(folder)], check=True)
-    pages = []
-    for lang in languages:
-        lines = gzip.open(books / f"debian-reference.{lang}.txt.gz", "rt", encoding="utf-8").read().splitlines()
-        squeezed = ["".join(line.split()) for line in lines]  # the Japanese text drops a space its titles have
-        chapters = [books / f"ch{i:02d}.{lang}.html" for i in range(1, 13)] + [books / f"apa.{lang}.html"]
-        starts = []
-        for chapter in chapters:
-            title = re.search(r"<title>(.*?)</title>", chapter.read_text("utf-8"), re.S).group(1)
-            starts.append(squeezed.index("".join(html.unescape(title).split())))
-        for chapter, start, end in zip(chapters, starts, [*starts[1:], len(lines)]):
-            pages.append(Page("docs, Debian Reference", lang, chapter.name, chapter.read_bytes(),
-                              "\n".join(lines[start:end])))
-    return pages
 
 
 def python_doc_pages(count: int) -> list[Page]:
@@ -183,7 +109,7 @@ def main() -> None:
     args = ap.parse_args()
     from curate.extract.html import decode_html
 
-    pages = news_pages() + debian_reference_pages() + python_doc_pages(args.python_pages)
+    pages = news_pages(CACHE) + debian_reference_pages(CACHE) + python_doc_pages(args.python_pages)
     groups = defaultdict(list)
     for p in pages:
         groups[(p.group, p.lang)].append(p)

@@ -1,9 +1,9 @@
 """extract.html's main text against the reference texts registry packages ship beside real pages (the
-pages and loaders of benchmarks/extraction_quality.py): Debian Reference chapters (Debian's
-debian-reference-{en,zh-cn}, GPL-2+) and newspaper4k 0.9.6's test articles (PyPI sdist, MIT), both
-fetched at set-up into pytest's cache and never committed; skipped where apt or pip cannot reach them.
-Each bound sits below what the current rules score and above what they would score without them. The
-page-furniture rule also has an offline test on a page written here."""
+pages and loaders of tests/reference_pages.py, scored as in tests/bag_of_words.py): Debian Reference
+chapters (Debian's debian-reference-{en,zh-cn}, GPL-2+) and newspaper4k 0.9.6's test articles (PyPI
+sdist, MIT), both fetched at set-up into pytest's cache and never committed; skipped where apt or pip
+cannot reach them. Each bound sits below what the current rules score and above what they would score
+without them. The page-furniture rule also has an offline test on a page written here."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import pyarrow as pa
 import pytest
 from resiliparse.extract.html2text import extract_plain_text
 
-from benchmarks.extraction_quality import debian_reference_pages, f1, news_pages
 from curate.extract.html import ExtractHtml, HtmlParams, decode_html
 from curate.extract.maintext import main_text
+from tests.bag_of_words import f1
+from tests.reference_pages import debian_reference_pages, news_pages
 from tests.test_warc import WARC, read_warc
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from benchmarks.corpus import write_shards
+from tests.shards import write_shards
 from tests.test_steps import sample_texts
 
 PROBE = ("import resource, subprocess, sys; "

@@ -1,5 +1,6 @@
-"""benchmarks/warc_readers.py's check that fastwarc and warcio read the same records, on the bundled real
-WARC (gzip and uncompressed): it agrees where the files are sound and catches a changed payload byte."""
+"""tests/warc_records.py's check that fastwarc and warcio read the same records (the check
+benchmarks/warc_readers.py runs before timing them), on the bundled real WARC (gzip and uncompressed): it
+agrees where the files are sound and catches a changed payload byte."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import gzip
 
 import pytest
 
-from benchmarks.warc_readers import READERS, check_same_records, payload_digests, timed
 from tests.test_warc import WARC
+from tests.warc_records import READERS, check_same_records, payload_digests, timed
 
 
 @pytest.fixture
