@@ -50,7 +50,7 @@ def measure(variant: str, size: str, device: str, seq: int, batch: int, steps: i
                           precision=precision,
                           stages=[{"mixture": {"tokens": ".", "weights": {"x": 1}}, "tokens": 1, "lr": {"peak": 1e-4}}])
         setup_distributed(device)
-        model, opt = build(mcfg, cfg, dev)
+        model, opt = build(mcfg, cfg, dev, precision == "bf16")
 
         kernels = model.kernels.name
 

@@ -9,7 +9,6 @@ past or published sweep refits as it is.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import polars as pl
 import yaml
 
+from provenance.files import atomic_path, write_atomic
 from provenance.yamlfile import ConfigError
 
 INDEX = "index"
@@ -82,15 +82,12 @@ def read_swarm(mixtures_path: str | Path, metrics_path: str | Path) -> Swarm:
 
 def write_csv(path: Path, index: list[int], columns: dict[str, list[float]]) -> None:
     frame = pl.DataFrame({INDEX: index, **columns}, schema={INDEX: pl.Int64, **{c: pl.Float64 for c in columns}})
-    tmp = path.with_name(f".tmp-{path.name}")
-    frame.write_csv(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.write_csv(tmp)
 
 
 def write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1, allow_nan=True) + "\n")
 
 
 def write_mixture(path: Path, weights: dict[str, float], tokens_dir: str | None, seed: int,
@@ -101,6 +98,4 @@ def write_mixture(path: Path, weights: dict[str, float], tokens_dir: str | None,
     if tokens_dir is None:
         del body["tokens"]
     text = "".join(f"# {line}\n" for line in comments) + yaml.safe_dump(body, sort_keys=False)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)

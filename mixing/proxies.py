@@ -76,16 +76,9 @@ def pinned_precision(settings: dict[str, Any]) -> dict[str, Any]:
     on another machine or trainer version never mixes precisions."""
     if settings.get("precision", "auto") != "auto":
         return settings
-    import torch
+    from train.api import resolved_precision  # imported here so that `mixing` loads without torch
 
-    from train.model import model_config
-    from train.trainer import use_bf16, wants_cuda
-
-    model = dict(settings.get("model") or {})
-    dim = model_config(model.pop("size", None), **model).dim
-    device = torch.device("cuda" if wants_cuda(settings.get("device", "auto")) else "cpu")
-    bf16 = use_bf16("auto", device, dim)
-    return {**settings, "precision": "bf16" if bf16 else "fp32"}
+    return {**settings, "precision": resolved_precision(settings)}
 
 
 def proxy_jobs(plan: MixPlan, folder: Path, runs: dict[str, tuple[np.ndarray, int]],

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from mixing.api import fit, propose, sweep, validate
-from tests.test_mixing_support import fake_train, trained_count, write_config
 from provenance.yamlfile import ConfigError
+from tests.test_mixing_support import fake_train, trained_count, write_config
 
 
 def test_sweep_fit_propose_validate(tmp_path):

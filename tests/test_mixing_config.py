@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from mixing.config import load_plan
-from tests.test_mixing_support import DOMAINS, TOKENS, write_config
 from provenance.yamlfile import ConfigError
+from tests.test_mixing_support import DOMAINS, TOKENS, write_config
 
 
 def errors_of(path, overrides=()) -> str:

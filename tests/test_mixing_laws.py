@@ -11,8 +11,8 @@ import pytest
 
 from mixing.api import fit_csv
 from mixing.laws import LogLinearLaw, cross_validate, evaluate, fit_law, scores
-from tests.test_mixing_support import C, T, true_losses
 from provenance.yamlfile import ConfigError
+from tests.test_mixing_support import C, T, true_losses
 
 
 def swarm(n: int, seed: int = 0, noise: float = 0.002):

@@ -16,8 +16,8 @@ from mixing.proxies import ProxyFailed
 from mixing.simplex import project, round_to_grid, within_caps
 from mixing.sweep import draw_mixtures, run_sweep
 from mixing.validate import seeded_jobs
-from tests.test_mixing_support import DOMAINS, fake_train, trained_count, write_config
 from provenance.yamlfile import ConfigError
+from tests.test_mixing_support import DOMAINS, fake_train, trained_count, write_config
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_proxy_precision_is_pinned_so_a_resumed_sweep_never_mixes_precisions():
     import torch
 
     from mixing.proxies import pinned_precision
-    from train.trainer import use_bf16
+    from train.parallelize import use_bf16
 
     tiny = pinned_precision({"tokens": 1000, "model": {"size": "tiny"}, "device": "cpu"})
     assert tiny["precision"] == "fp32"  # width 64: bf16 would be slower on any CPU

@@ -1,10 +1,13 @@
-"""Tokenizing, the mixture loader, the trainer (loss, FSDP, resume) and export, on real sample text."""
+"""Tokenizing, the mixture loader, the trainer (loss, FSDP, resume), export, and the provenance chain
+from a trained model back to the curated runs, on real sample text."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +20,11 @@ import pytest
 import torch
 import yaml
 
+from provenance.yamlfile import ConfigError
 from tests.conftest import ROOT, SAMPLE
 from train.config import TrainConfig
 from train.data import MixtureConfig, MixtureIndex, MixtureLoader, read_meta
 from train.tokenize import TokenizeConfig, tokenize
-from provenance.yamlfile import ConfigError
 
 SOURCES = ["books/gutenberg", "code/python-stdlib", "news/abc", "web/wikipedia"]
 
@@ -52,6 +55,10 @@ def tokens(tmp_path_factory) -> Path:
 def mixture(tokens: Path, **kw) -> MixtureConfig:
     weights = kw.pop("weights", {"web/wikipedia": 0.5, "code/python-stdlib": 0.3, "books/gutenberg": 0.2})
     return MixtureConfig(tokens=str(tokens), weights=weights, **kw)
+
+
+def sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def train_config(tokens: Path, out: Path, **kw) -> dict:
@@ -234,6 +241,38 @@ def test_loss_falls_and_the_export_loads_in_transformers_with_equal_logits(preci
         torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
 
 
+def test_provenance_chain_walks_from_the_trained_model_back_to_the_curated_run(tokens: Path, tmp_path: Path):
+    """summary.json -> the tokenize output's meta.json -> the curation run's manifest.json, each link the
+    sha256 of the very file it names; an input with no manifest beside it is listed as such."""
+    from train.trainer import train
+
+    curated = tmp_path / "curated"
+    paths = curated_parquet(curated)
+    (curated / "manifest.json").write_text(json.dumps({"name": "sample", "config_hash": "c0ffee", "steps": []}))
+    loose = tmp_path / "loose" / "extra.parquet"  # not written by a curation run
+    loose.parent.mkdir()
+    shutil.copy(paths[0], loose)
+    tokenize(TokenizeConfig(inputs=[str(curated / "*.parquet"), str(loose)], output=str(tmp_path / "tokens"),
+                            tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05, workers=1),
+             progress=lambda _: None)
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump(mixture(tmp_path / "tokens").model_dump()))
+    stages = [{"name": "main", "mixture": str(mix), "tokens": 64 * 8 * 2, "lr": {"peak": 3e-3}}]
+    train(TrainConfig.model_validate(train_config(tmp_path / "tokens", tmp_path / "run", stages=stages)))
+
+    [stage] = json.loads((tmp_path / "run" / "summary.json").read_text())["inputs"]
+    assert stage["mixture"] == {"path": str(mix), "sha256": sha256(mix)}
+    assert stage["weights"] == pytest.approx({"books/gutenberg": 0.2, "code/python-stdlib": 0.3, "web/wikipedia": 0.5})
+    meta_path = Path(stage["tokens"]["path"]) / "meta.json"
+    assert stage["tokens"]["meta_sha256"] == sha256(meta_path)
+    meta = json.loads(meta_path.read_text())
+    manifest = str(curated / "manifest.json")
+    assert meta["curated_runs"] == [{"manifest": manifest, "sha256": sha256(manifest), "name": "sample",
+                                     "config_hash": "c0ffee"}]
+    assert [(i["path"], i["manifest"]) for i in meta["inputs"]] == [(p, manifest) for p in paths] + [(str(loose), None)]
+    assert all(i["sha256"] == sha256(i["path"]) and i["bytes"] == os.path.getsize(i["path"]) for i in meta["inputs"])
+
+
 def test_config_errors_name_the_key(tokens: Path, tmp_path: Path):
     cfg = train_config(tokens, tmp_path / "run")
     cfg["stages"][0]["lr"]["peak"] = -1
@@ -299,6 +338,11 @@ def test_the_ready_pipelines_run_end_to_end_from_the_cli(tmp_path: Path):
     cli("run", "pipelines/quickstart.yaml", "--set", f"output.path={tmp_path}/quickstart")
     cli("tokenize", "pipelines/tokenize.yaml", "--set", f"output={tmp_path}/tokens", "--set",
         f"inputs=[{tmp_path}/code/*.parquet, {tmp_path}/quickstart/*.parquet]", "--set", "tokenizer.vocab_size=2048")
+    runs = json.loads((tmp_path / "tokens" / "meta.json").read_text())["curated_runs"]
+    assert [r["name"] for r in runs] == ["code", "quickstart"]
+    for run in runs:  # each names the manifest the curation run wrote, by its bytes
+        assert run["sha256"] == sha256(run["manifest"])
+        assert run["config_hash"] == json.loads(Path(run["manifest"]).read_text())["config_hash"]
     mixture = {"tokens": str(tmp_path / "tokens"), "weights": {"code/python-stdlib": 0.5, "web/wikipedia": 0.5}}
     (tmp_path / "mix.yaml").write_text(yaml.safe_dump(mixture))
     anneal = {**mixture, "weights": {"books/gutenberg": 1.0}}
@@ -309,6 +353,9 @@ def test_the_ready_pipelines_run_end_to_end_from_the_cli(tmp_path: Path):
     assert "stage main: 16 steps" in log and "stage anneal: 4 steps" in log
     summary = json.loads((tmp_path / "train" / "summary.json").read_text())
     assert summary["steps"] == 20 and summary["tokens_by_source"]["books/gutenberg"] == 16384
+    assert [(s["stage"], s["mixture"]["sha256"], s["tokens"]["meta_sha256"]) for s in summary["inputs"]] == [
+        (name, sha256(tmp_path / f"{name_file}.yaml"), sha256(tmp_path / "tokens" / "meta.json"))
+        for name, name_file in (("main", "mix"), ("anneal", "anneal"))]
     assert (tmp_path / "train" / "hf" / "model.safetensors").is_file()
 
 

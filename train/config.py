@@ -65,7 +65,7 @@ class TrainConfig(Strict):
     activation_checkpointing: bool = False
     kernels: Literal["auto", "torch", "liger"] = "auto"
     # auto: bf16 on GPU (FSDP's bf16 parameters), and on CPUs that multiply bf16 in hardware
-    # (AVX512-BF16, AMX: autocast) for models of dim >= 256; fp32 elsewhere (train/trainer.py use_bf16).
+    # (AVX512-BF16, AMX: autocast) for models of dim >= 256; fp32 elsewhere (train/parallelize.py use_bf16).
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     export: bool = True  # write a transformers checkpoint to OUT/hf at the end
 

@@ -4,13 +4,20 @@ Output layout (OUT = `output`):
   OUT/tokenizer/                           transformers-compatible tokenizer (trained here or copied)
   OUT/<source>/{train,val}/part-NNNNN.bin  token ids, every document followed by EOS
   OUT/<source>/{train,val}/part-NNNNN.idx  .npy int64: end offset of each document in the .bin
-  OUT/meta.json                            vocabulary, dtype, EOS id, per-source token/doc/byte counts
+  OUT/meta.json                            vocabulary, dtype, EOS id, per-source token/doc/byte counts,
+                                           and where the inputs came from (below)
 
 One task per input file (part NNNNN = the file's position in sorted order), run in worker
 processes; a task leaves a marker when its shards are complete, so a rerun does only what is
 missing and the result does not depend on the number of workers. Documents go to `val` by a hash
 of their id, so the split is stable when inputs are added; a source that gets no held-out document
 from a file gives its last one there (if it has two), so small sources still get a validation loss.
+
+Provenance: meta.json lists every input file with its size and sha256, and the curation run it came
+from: the `manifest.json` in the input file's own folder (where a curation run writes its shards), or
+null where that folder has none; parent folders are not searched. Each distinct manifest is listed
+once under `curated_runs` with its sha256 and the run's `name` and `config_hash`, so a data card can
+walk from a trained model (train's summary.json names this meta.json's sha256) back to the raw inputs.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field
 
+from provenance.files import atomic_path, write_atomic
 from provenance.yamlfile import ConfigError, Strict
 
 log = logging.getLogger(__name__)
@@ -167,14 +175,21 @@ def tokenize_file(index: int, path: str, cfg: TokenizeConfig, out: Path, dtype: 
         stem = folder / f"part-{index:05d}"
         tokens = np.concatenate([t for t, _ in docs])
         ends = np.cumsum([len(t) for t, _ in docs], dtype=np.int64)
-        tokens.tofile(f"{stem}.bin.tmp")
-        with open(f"{stem}.idx.tmp", "wb") as fh:
-            np.save(fh, ends)
-        os.replace(f"{stem}.bin.tmp", f"{stem}.bin")
-        os.replace(f"{stem}.idx.tmp", f"{stem}.idx")
-    marker = out / "_work" / f"{index:05d}.json"
-    marker.write_text(json.dumps({"file": path, "sources": stats}))
+        with atomic_path(f"{stem}.bin") as tmp:
+            tokens.tofile(tmp)
+        with atomic_path(f"{stem}.idx") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, ends)  # to a handle: given a path, np.save would add `.npy`
+    write_atomic(out / "_work" / f"{index:05d}.json", json.dumps(
+        {"file": path, "bytes": os.path.getsize(path), "sha256": file_sha256(path), "sources": stats}))
     return stats
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _worker_init():
@@ -188,6 +203,19 @@ def config_hash(cfg: TokenizeConfig, files: list[str]) -> str:
     keyed = cfg.model_dump(exclude={"workers", "batch_rows", "output"})
     keyed["files"] = [(f, os.path.getsize(f)) for f in files]
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def curated_run(path: str) -> str | None:
+    """The manifest.json of the curation run that wrote this input: the one in its own folder, if any."""
+    manifest = Path(path).parent / "manifest.json"
+    return str(manifest) if manifest.is_file() else None
+
+
+def manifest_record(manifest: str) -> dict:
+    data = Path(manifest).read_bytes()
+    run = json.loads(data)
+    return {"manifest": manifest, "sha256": hashlib.sha256(data).hexdigest(), "name": run.get("name"),
+            "config_hash": run.get("config_hash")}
 
 
 def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> dict:
@@ -208,13 +236,13 @@ def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> di
     (out / "_work" / "config").write_text(digest)
 
     if not (out / "tokenizer" / "tokenizer.json").exists():
-        if cfg.tokenizer.path:
-            shutil.copytree(cfg.tokenizer.path, out / "tokenizer", dirs_exist_ok=True)
-            load_tokenizer(out / "tokenizer")
-        else:
-            progress(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on ~{cfg.tokenizer.sample_mb:g} MB")
-            train_tokenizer(files, cfg, out / "tokenizer.tmp")
-            os.replace(out / "tokenizer.tmp", out / "tokenizer")
+        with atomic_path(out / "tokenizer") as tmp:
+            if cfg.tokenizer.path:
+                load_tokenizer(cfg.tokenizer.path)
+                shutil.copytree(cfg.tokenizer.path, tmp)
+            else:
+                progress(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on ~{cfg.tokenizer.sample_mb:g} MB")
+                train_tokenizer(files, cfg, tmp)
     tok = load_tokenizer(out / "tokenizer")
     dtype = "uint16" if len(tok) <= 2**16 else "uint32"
 
@@ -232,17 +260,21 @@ def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> di
                 progress(f"  {n}/{len(todo)} files")
 
     sources: dict[str, dict] = {}
-    for i in range(len(files)):
+    inputs = []
+    for i, f in enumerate(files):
         done = json.loads((out / "_work" / f"{i:05d}.json").read_text())
+        inputs.append({"path": f, "bytes": done["bytes"], "sha256": done["sha256"], "manifest": curated_run(f)})
         for source, splits in done["sources"].items():
             entry = sources.setdefault(source, {"dir": source_dir(source)})
             for split in ("train", "val"):
                 total = entry.setdefault(split, {"tokens": 0, "docs": 0, "bytes": 0})
                 for k, v in splits.get(split, {}).items():
                     total[k] += v
+    runs = dict.fromkeys(i["manifest"] for i in inputs if i["manifest"])
     meta = {"vocab_size": len(tok), "dtype": dtype, "eos_id": tok.eos_token_id, "config_hash": digest,
-            "files": files, "sources": dict(sorted(sources.items()))}
-    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+            "files": files, "sources": dict(sorted(sources.items())), "inputs": inputs,
+            "curated_runs": [manifest_record(m) for m in runs]}
+    write_atomic(out / "meta.json", json.dumps(meta, indent=2))
     shutil.rmtree(out / "_work")
     for source, entry in meta["sources"].items():
         progress(f"  {source}: {entry['train']['tokens']:,} train / {entry['val']['tokens']:,} val tokens")

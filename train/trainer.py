@@ -4,15 +4,17 @@ Per step: for each micro-batch, forward + loss + backward; clip; AdamW step; log
 `eval.every` steps (and at the end of each stage) the validation loss per source of every
 mixture; every `checkpoint.every` steps (and at the end) a DCP checkpoint. One process on CPU,
 or one process per rank under torchrun (gloo on CPU, NCCL on GPU) with FSDP2.
+
+summary.json (rank 0, at the end) names what the run trained on, per stage: the tokenize output
+(with its meta.json's sha256, which lists the curated runs behind it) and the mixture file's sha256.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
 import math
 import os
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,14 +25,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from provenance.files import write_atomic
 from provenance.yamlfile import ConfigError
 
 from . import checkpoint
-from .config import LRConfig, TrainConfig, resolve_mixture
-from .data import MixtureIndex, MixtureLoader, read_meta, validation_windows
+from .config import LRConfig, StageConfig, TrainConfig, resolve_mixture
+from .data import MixtureConfig, MixtureIndex, MixtureLoader, read_meta, validation_windows
 from .kernels import get_kernels
 from .model import Transformer, flops_per_token, model_config
-from .parallelize import parallelize
+from .parallelize import parallelize, use_bf16
 
 
 @dataclass
@@ -149,33 +152,16 @@ class Metrics:
                   f"lr {row['lr']:.2e} grad {row['grad_norm']:.3f} {row['tokens_per_s']:,.0f} tok/s", flush=True)
 
 
-def use_bf16(precision: str, device: torch.device, dim: int) -> bool:
-    """`precision: auto` means bf16 on GPU, and on CPUs with bf16 matrix instructions (AVX512-BF16 or
-    AMX) for models of width 256 and more; without those instructions bf16 is emulated, and below that
-    width autocast's casts cost more than the matmuls save (measured on CPU: dim 256 trains 1.6x
-    faster in bf16, dim 64 0.86x)."""
-    if precision != "auto":
-        return precision == "bf16"
-    return device.type == "cuda" or (cpu_multiplies_bf16() and dim >= 256)
-
-
-@functools.cache
-def cpu_multiplies_bf16() -> bool:
-    try:
-        return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", Path("/proc/cpuinfo").read_text()))
-    except OSError:
-        return False
-
-
-def build(mcfg, cfg: TrainConfig, device: torch.device):
-    """The model (initialised, wrapped by parallelize) and its AdamW, as every training run makes them."""
+def build(mcfg, cfg: TrainConfig, device: torch.device, bf16: bool):
+    """The model (initialised, wrapped by parallelize; bf16 from parallelize.use_bf16) and its AdamW, as
+    every training run makes them."""
     torch.manual_seed(cfg.seed)
     model = Transformer(mcfg, get_kernels(cfg.kernels, device, compile_loss=cfg.compile))
     model.init_weights(cfg.seed)
     model.to(device)
     on_gpu = device.type == "cuda"
     model = parallelize(model, activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile,
-                        shard=dist.is_initialized(), bf16=use_bf16(cfg.precision, device, mcfg.dim))
+                        shard=dist.is_initialized(), bf16=bf16)
     fused = on_gpu or not dist.is_initialized()  # torch's fused AdamW (CPU too), except on sharded CPU tensors
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
@@ -183,6 +169,18 @@ def build(mcfg, cfg: TrainConfig, device: torch.device):
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.stages[0].lr.peak, betas=cfg.betas, fused=fused, foreach=None if fused else True)
     return model, optimizer
+
+
+def stage_inputs(stage: StageConfig, index: MixtureIndex, tokens: str) -> dict:
+    """What a stage trains on, for summary.json: the tokenize output and the mixture file (null when
+    the mixture is inline: config.json holds it), each with the sha256 of its bytes."""
+    def sha256(path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    inline = isinstance(stage.mixture, MixtureConfig)
+    return {"stage": stage.name, "tokens": {"path": tokens, "meta_sha256": sha256(Path(tokens) / "meta.json")},
+            "mixture": None if inline else {"path": stage.mixture, "sha256": sha256(stage.mixture)},
+            "weights": dict(zip(index.sources, index.weights.tolist()))}
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -206,8 +204,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                            f"(micro_batch x grad_accum x ranks x seq_len)"])
     indexes = [MixtureIndex(m, cfg.seq_len, n * global_batch) for m, n in zip(mixtures, stage_steps)]
     loaders = [MixtureLoader(ix, cfg.micro_batch, cfg.grad_accum, rank, world) for ix in indexes]
+    inputs = [stage_inputs(s, ix, m.tokens) for s, ix, m in zip(cfg.stages, indexes, mixtures)]
 
-    model, optimizer = build(mcfg, cfg, device)
+    bf16 = use_bf16(cfg.precision, device, mcfg.dim)
+    model, optimizer = build(mcfg, cfg, device, bf16)
 
     fingerprints = [ix.fingerprint for ix in indexes]
     state = {"step": 0, "tokens_by_source": {}, "fingerprints": fingerprints, "model": mcfg.to_dict()}
@@ -227,7 +227,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                   + json.dumps(plan), flush=True)
         print(f"model: {model.num_params() / 1e6:.1f}M parameters ({mcfg.n_layers} layers, dim {mcfg.dim}, "
               f"vocab {mcfg.vocab_size}) on {world} x {device.type}, kernels {model.kernels.name}, "
-              f"{'bf16' if use_bf16(cfg.precision, device, mcfg.dim) else 'fp32'}", flush=True)
+              f"{'bf16' if bf16 else 'fp32'}", flush=True)
 
     flops_token = flops_per_token(mcfg, cfg.seq_len, count_embedding=True)
     total_steps = sum(stage_steps)
@@ -293,8 +293,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                    "tokens_by_source": state["tokens_by_source"],
                    "epochs_by_source": {s: round(n / max(1, train_tokens.get(s, 0)), 4)
                                         for s, n in state["tokens_by_source"].items()},
-                   "mixture_fingerprints": dict(zip([s.name for s in cfg.stages], fingerprints))}
-        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+                   "mixture_fingerprints": dict(zip([s.name for s in cfg.stages], fingerprints)),
+                   "inputs": inputs}
+        write_atomic(out / "summary.json", json.dumps(summary, indent=1))
     return TrainResult(steps=step, tokens=step * global_batch * cfg.seq_len,
                        flops=flops_token * step * global_batch * cfg.seq_len, final_loss=loss_value, val=val,
                        tokens_by_source=dict(state["tokens_by_source"]), out=str(out))
