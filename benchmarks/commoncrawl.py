@@ -36,7 +36,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.extraction_quality import f1, rst_text  # noqa: E402
+from benchmarks.extraction_quality import rst_text  # noqa: E402
+from tests.bag_of_words import f1  # noqa: E402
 
 DOCS = Path("/usr/share/doc/python3.11/html")
 
@@ -107,11 +108,10 @@ def extraction_scores(warcs: list[Path]) -> dict[str, tuple[float, int, float]]:
     import pyarrow as pa
     from datatrove.pipeline.extractors import Trafilatura
 
-    from curate.engine.config import InputConfig
-    from curate.engine.readers import ReadStats, read
+    from curate.engine.reader import ReadStats, make_reader
     from curate.extract.html import ExtractHtml, HtmlParams, decode_html
 
-    batches = [b for w in warcs for b in read(str(w), InputConfig(reader="warc", paths=[str(w)]), "web", ReadStats())]
+    batches = [b for w in warcs for b in make_reader({"reader": "warc", "paths": [str(w)]}, "web").batches(str(w), ReadStats())]
     table = pa.Table.from_batches(batches)
     urls = [re.sub(r"^https?://[^/]+/", "", u) for u in table.column("url").to_pylist()]
     refs = [reference(u) for u in urls]

@@ -88,7 +88,7 @@ def cmd_validate(args) -> int:
     from curate.engine.plan import load_plan
 
     plan = load_plan(args.pipeline, args.overrides)
-    steps = sum(len(s.steps) + (s.barrier is not None) for s in plan.stages)
+    steps = sum(len(s.all_steps) for s in plan.stages)
     console.print(f"{args.pipeline}: ok: {steps} steps in {len(plan.stages)} stage(s), "
                   f"{len(plan.files)} input file(s); output columns: {', '.join(plan.columns)}", highlight=False)
     return 0
@@ -110,23 +110,24 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _print_summary(manifest: dict) -> None:
-    table = Table(title=f"{manifest['name']}: {manifest['output']['path']}")
+def _print_summary(manifest) -> None:
+    table = Table(title=f"{manifest.name}: {manifest.output.path}")
     for col in ("step", "docs in", "docs out", "MB out", "removed", "s"):
         table.add_column(col, justify="left" if col in ("step", "removed") else "right")
-    read = manifest["read"]
-    problems = "\n".join(f"{v:,} {k}" for k, v in read["skipped"].items())
-    table.add_row("read", "", f"{read['docs']:,}", f"{read['bytes'] / 1e6:.2f}", problems, "")
-    for s in manifest["steps"]:
-        removed = "\n".join(f"{v:,} {k}" for k, v in sorted(s["removed"].items(), key=lambda kv: -kv[1]))
-        table.add_row(s["step"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['bytes_out'] / 1e6:.2f}",
-                      removed, f"{s['seconds']:.2f}")
+    read = manifest.read
+    problems = "\n".join(f"{v:,} {k}" for k, v in read.skipped.items())
+    table.add_row("read", "", f"{read.docs:,}", f"{read.bytes / 1e6:.2f}", problems, "")
+    for s in manifest.steps:
+        removed = "\n".join(f"{v:,} {k}" for k, v in sorted(s.removed.items(), key=lambda kv: -kv[1]))
+        counted = "\n".join(f"{v:,} {k}" for k, v in sorted(s.counters.items()))
+        table.add_row(s.step, f"{s.docs_in:,}", f"{s.docs_out:,}", f"{s.bytes_out / 1e6:.2f}",
+                      "\n".join(x for x in (removed, counted) if x), f"{s.seconds:.2f}")
     console.print(table)
 
 
 def cmd_tokenize(args) -> int:
-    from train.tokenize import TokenizeConfig, tokenize
     from provenance.yamlfile import load
+    from train.tokenize import TokenizeConfig, tokenize
 
     tokenize(load(args.config, TokenizeConfig, args.overrides), overwrite=args.overwrite,
              progress=lambda line: console.print(line, highlight=False))
@@ -208,18 +209,20 @@ def _type_name(annotation) -> str:
 def cmd_inspect(args) -> int:
     import polars as pl
 
+    from provenance.manifest import RunManifest
+
     folder = Path(args.output)
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         raise ConfigError([f"{folder}: no manifest.json here; is it a finished gristmill run?"])
-    manifest = json.loads(manifest_path.read_text())
-    shards = [folder / s["name"] for s in manifest["output"]["shards"]]
+    manifest = RunManifest.load(manifest_path)
+    shards = [folder / s.name for s in manifest.output.shards]
     out = Console()
-    out.print(f"[bold]{manifest['name']}[/bold]  config {manifest['config_hash'][:12]}  "
-              f"{manifest['output']['docs']:,} docs in {len(shards)} shard(s)", highlight=False)
+    out.print(f"[bold]{manifest.name}[/bold]  config {manifest.config_hash[:12]}  "
+              f"{manifest.output.docs:,} docs in {len(shards)} shard(s)", highlight=False)
     if not shards:
         return 0
-    if manifest["output"]["format"] == "parquet":
+    if manifest.output.format == "parquet":
         frame = pl.scan_parquet(shards)
     else:
         frame = pl.concat([pl.read_ndjson(s).lazy() for s in shards], how="vertical_relaxed")

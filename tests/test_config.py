@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from curate.engine.config import ConfigError
 from curate.engine.plan import load_plan
 from curate.engine.step import Step, register
 from pipelines.cli import main
+from provenance.yamlfile import ConfigError
 
 
 @register("test.needs_lang")
@@ -79,7 +79,7 @@ def test_set_overrides_reach_dotted_step_names(sample, pipeline):
                      "steps": [{"filter.length": {"min_words": 5}}]})
     plan = load_plan(str(path), ["steps.0.filter.length.min_words=9", "executor.workers=3"])
     assert plan.stages[0].steps[0].params.min_words == 9
-    assert plan.config.executor.workers == 3
+    assert plan.executor.workers == 3
     assert plan.config_hash() != load_plan(str(path)).config_hash()
 
 
@@ -88,16 +88,16 @@ def test_stages_split_around_global_steps(sample, pipeline):
                      "steps": [{"normalize.unicode": {}}, {"dedup.exact": {}}, {"filter.length": {"min_words": 5}}]})
     plan = load_plan(str(path))
     assert [len(s.steps) for s in plan.stages] == [1, 1]
-    assert plan.stages[0].barrier.cls.name == "dedup.exact"
+    assert plan.stages[0].global_step.cls.name == "dedup.exact"
 
 
 def test_every_step_resolves_from_its_name_alone():
     import subprocess
     import sys
 
-    from curate.engine.step import PACKAGES, all_steps
+    from curate.engine.step import STEP_PACKAGES, all_steps
 
-    names = [n for n in all_steps() if n.partition(".")[0] in PACKAGES]
+    names = [n for n in all_steps() if n.partition(".")[0] in STEP_PACKAGES]
     assert "filter.gopher.quality" in names
     code = "from curate.engine.step import get_step; import sys; [get_step(n) for n in sys.argv[1:]]"
     subprocess.run([sys.executable, "-c", code, *names], check=True)

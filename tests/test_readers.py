@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from curate.engine.config import ConfigError, InputConfig
-from curate.engine.readers import ReadStats, input_files, read
+from curate.engine.reader import ReadStats, make_reader
+from provenance.yamlfile import ConfigError
 from tests.conftest import SAMPLE
 
 
@@ -22,9 +22,8 @@ def real_docs(n: int = 20) -> list[dict]:
 
 
 def read_all(path, **kw) -> tuple[pa.Table, ReadStats]:
-    cfg = InputConfig(paths=[str(path)], **kw)
     stats = ReadStats()
-    batches = list(read(str(path), cfg, "test/src", stats))
+    batches = list(make_reader({"paths": [str(path)], **kw}, "test/src").batches(str(path), stats))
     return (pa.Table.from_batches(batches) if batches else None), stats
 
 
@@ -100,7 +99,7 @@ def test_parquet_without_text_column_is_a_config_error(tmp_path):
     path = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"body": ["x"]}), path)
     with pytest.raises(ConfigError, match="has no 'text' column"):
-        input_files(InputConfig(reader="parquet", paths=[str(path)]))
+        make_reader({"reader": "parquet", "paths": [str(path)]}, "test").files()
 
 
 def test_parquet_null_text_counted(tmp_path):
@@ -119,15 +118,15 @@ def test_batches_end_at_a_size_in_bytes(tmp_path, reader):
     else:
         pq.write_table(pa.table({"text": [d["text"] for d in docs]}), path)
     limit = 0.005  # MiB: a few of these news articles
-    cfg = InputConfig(paths=[str(path)], reader=reader, batch_mb=limit)
-    batches = list(read(str(path), cfg, "test/src", ReadStats()))
+    reader = make_reader({"paths": [str(path)], "reader": reader, "batch_mb": limit}, "test/src")
+    batches = list(reader.batches(str(path), ReadStats()))
     sizes = [[len(t.encode()) for t in b.column("text").to_pylist()] for b in batches]
     assert len(batches) > 5
     assert all(sum(s[:-1]) < limit * 2**20 for s in sizes)  # a batch ends with the document that fills it
     assert all(sum(s) >= limit * 2**20 * 0.9 for s in sizes[:-1])  # (JSON escapes count for jsonl)
     table = pa.Table.from_batches(batches)
     assert table.column("text").to_pylist() == [d["text"] for d in docs]
-    assert [o["row"] for o in table.column("origin").to_pylist()] == list(range(1, 41) if reader == "jsonl" else range(40))
+    assert [o["row"] for o in table.column("origin").to_pylist()] == list(range(1, 41) if reader.name == "jsonl" else range(40))
 
 
 def test_saved_hf_dataset(tmp_path):
@@ -136,13 +135,12 @@ def test_saved_hf_dataset(tmp_path):
     docs = real_docs(25)
     folder = tmp_path / "saved"
     datasets.Dataset.from_list(docs).save_to_disk(str(folder), num_shards=2)
-    cfg = InputConfig(reader="hf_disk", paths=[str(folder)])
-    files = input_files(cfg)
+    reader = make_reader({"reader": "hf_disk", "paths": [str(folder)]}, "hf")
+    files = reader.files()
     assert len(files) == 2
     texts = []
     for f in files:
-        stats = ReadStats()
-        texts += [t for b in read(f, cfg, "hf", stats) for t in b.column("text").to_pylist()]
+        texts += [t for b in reader.batches(f, ReadStats()) for t in b.column("text").to_pylist()]
     assert texts == [d["text"] for d in docs]
 
 
@@ -159,4 +157,4 @@ def test_keep_columns_cannot_shadow_document_columns():
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="document columns already"):
-        InputConfig(reader="jsonl", paths=["x"], keep_columns=["url", "lang"])
+        make_reader({"reader": "jsonl", "paths": ["x"], "keep_columns": ["url", "lang"]}, "test")

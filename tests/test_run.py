@@ -14,10 +14,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.engine.config import ConfigError
 from curate.engine.plan import load_plan
 from curate.engine.run import run
 from pipelines.cli import main
+from provenance.yamlfile import ConfigError
 
 STEPS = [{"normalize.unicode": {}}, {"filter.length": {"min_words": 50, "max_words": 20000}},
          {"dedup.exact": {}}, {"filter.length": {"min_chars": 400}}]
@@ -56,7 +56,7 @@ def test_run_writes_shards_manifest_and_rejects(tmp_path, sample, pipeline):
     assert set(kept.columns) >= {"id", "text", "source", "url", "origin"}
     rejected = [json.loads(x) for x in (out / "rejected" / "2-dedup.exact.jsonl").read_text().splitlines()]
     assert 0 < len(rejected) <= 5 and all(r["reason"] == "exact_duplicate" for r in rejected)
-    assert (out / "run.log").read_text().count("stage 1: 5 tasks done") == 1
+    assert (out / "run.log").read_text().count("stage 1/2: 5 tasks done") == 1
     assert not (out / "_work").exists()
 
 

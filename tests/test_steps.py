@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from datatrove.data import Document
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
@@ -186,15 +187,27 @@ def test_normalize_keeps_indentation_and_fixes_the_rest():
     assert texts[1] == "Caf\u00e9 bar\nx\n\ny"
 
 
-def test_exact_dedup_keeps_first_copy_across_tasks():
+def dropped(step, batches: list[pa.RecordBatch], parts: int = 1) -> dict[tuple[int, int], str]:
+    """A global step's decisions over tasks of one batch each, as the engine makes them: keys per task,
+    reduced in `parts` ranges of partition keys, decided once."""
+    from curate.engine.task import key_range
+
+    keys = pa.concat_tables([step.keys(b).append_column("task", pa.repeat(pa.scalar(t, pa.int32()), b.num_rows))
+                             for t, b in enumerate(batches)])
+    findings = []
+    for part in range(parts):
+        lo, hi = key_range(part, parts)
+        in_range = pc.and_(pc.greater_equal(keys.column("partition_key"), lo), pc.less(keys.column("partition_key"), hi))
+        findings.append(step.reduce(keys.filter(in_range)))
+    decisions = step.decide(pa.concat_tables(findings)).to_pylist()
+    return {(d["task"], d["row"]): d["reason"] for d in decisions}
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_exact_dedup_keeps_first_copy_across_tasks(parts):
     texts = sample_texts()[:50]
     step = built(ExactDedup, ExactParams())
-    first = step.keys(batch_of(texts))
-    second = step.keys(batch_of([texts[3].upper().replace(" ", "  "), "something else entirely", texts[7]]))
-    results = list(step.decide([first, second]))
-    assert results[0].keep.all()
-    assert results[1].keep.tolist() == [False, True, False]
-    assert results[1].reasons[0] == "exact_duplicate"
+    second = batch_of([texts[3].upper().replace(" ", "  "), "something else entirely", texts[7]])
+    assert dropped(step, [batch_of(texts), second], parts) == {(1, 0): "exact_duplicate", (1, 2): "exact_duplicate"}
     raw = built(ExactDedup, ExactParams(normalize=False))
-    results = list(raw.decide([raw.keys(batch_of(texts)), raw.keys(batch_of([texts[3].upper(), texts[7]]))]))
-    assert results[1].keep.tolist() == [True, False]
+    assert dropped(raw, [batch_of(texts), batch_of([texts[3].upper(), texts[7]])], parts) == {(1, 1): "exact_duplicate"}

@@ -18,13 +18,13 @@ import yaml
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from curate.engine.config import ConfigError, InputConfig
 from curate.engine.plan import load_plan
-from curate.engine.readers import ReadStats, read
+from curate.engine.reader import ReadStats, make_reader
 from curate.extract.html import ExtractHtml, HtmlParams
 from curate.filters.language import LanguageFilter, LanguageParams
 from curate.filters.url import UrlFilter, UrlParams
 from pipelines.cli import main
+from provenance.yamlfile import ConfigError
 from tests.conftest import ROOT, SAMPLE
 
 WARC = SAMPLE / "warc" / "usr-share-doc.warc.gz"
@@ -32,7 +32,7 @@ WARC = SAMPLE / "warc" / "usr-share-doc.warc.gz"
 
 def read_warc(path) -> tuple[list[pa.RecordBatch], ReadStats]:
     stats = ReadStats()
-    return list(read(str(path), InputConfig(reader="warc", paths=[str(path)]), "web/test", stats)), stats
+    return list(make_reader({"reader": "warc", "paths": [str(path)]}, "web/test").batches(str(path), stats)), stats
 
 
 def rows(batches) -> list[dict]:
@@ -75,8 +75,8 @@ def test_bundled_warc_yields_html_responses_and_counts_the_rest():
 
 def test_warc_batches_end_at_a_size_in_bytes():
     whole = rows(read_warc(WARC)[0])
-    cfg = InputConfig(reader="warc", paths=[str(WARC)], batch_mb=0.1)
-    batches = list(read(str(WARC), cfg, "web/test", ReadStats()))
+    reader = make_reader({"reader": "warc", "paths": [str(WARC)], "batch_mb": 0.1}, "web/test")
+    batches = list(reader.batches(str(WARC), ReadStats()))
     sizes = [[len(h) for h in b.column("html").to_pylist()] for b in batches]
     assert len(batches) > 5 and all(sum(s[:-1]) < 0.1 * 2**20 <= sum(s) for s in sizes[:-1])
     assert rows(batches) == whole

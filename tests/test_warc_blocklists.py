@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from curate.engine.config import ConfigError
 from curate.engine.plan import load_plan
 from curate.filters.url import UrlFilter, UrlParams, datatrove_asset
+from provenance.yamlfile import ConfigError
 from tests.test_warc import WARC, read_warc, rows
 
 

@@ -18,11 +18,11 @@ import yaml
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from curate.engine.config import ConfigError
 from curate.engine.plan import load_plan
 from curate.extract.html import ExtractHtml, HtmlParams, decode_html
 from curate.extract.sandbox import CallCrashed, CallFailed, CallTimeout, Sandbox
 from pipelines.cli import main
+from provenance.yamlfile import ConfigError
 from tests.test_warc import WARC, read_warc, rows
 
 BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)

@@ -3,19 +3,17 @@
 Normalization (on by default) lowercases, drops punctuation and symbols and
 collapses whitespace, so copies that differ only in case, spacing or
 punctuation count as one. "First" is input order: task by task, row by row,
-so the survivor is the same on every run.
+so the survivor is the same on every run, however the keys are partitioned.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from curate.engine.step import FilterResult, GlobalStep, Params, register
+from curate.engine.step import GlobalStep, Params, register
 
 
 class ExactParams(Params):
@@ -38,17 +36,16 @@ class ExactDedup(GlobalStep):
     Params = ExactParams
 
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
-        return pa.table({"hash": content_hashes(batch.column("text"), self.params.normalize)})
+        hashes = content_hashes(batch.column("text"), self.params.normalize)
+        return pa.table({"row": np.arange(batch.num_rows, dtype=np.int64), "hash": hashes,
+                         "partition_key": (hashes >> np.uint64(32)).astype(np.uint32)})
 
-    def decide(self, keys: Iterable[pa.Table]) -> Iterable[FilterResult]:
-        per_task = [k.column("hash").to_numpy() if k.num_rows else np.empty(0, np.uint64) for k in keys]
-        hashes = np.concatenate(per_task) if per_task else np.empty(0, np.uint64)
-        keep = np.zeros(len(hashes), dtype=bool)
-        _, first = np.unique(hashes, return_index=True)
-        keep[first] = True
-        start = 0
-        for task_hashes in per_task:
-            end = start + len(task_hashes)
-            task_keep = keep[start:end]
-            yield FilterResult(task_keep, np.where(task_keep, None, "exact_duplicate").astype(object))
-            start = end
+    def reduce(self, keys: pa.Table) -> pa.Table:
+        """Every copy but the first of each hash, as rows to drop."""
+        order = keys.take(pc.sort_indices(keys, [("hash", "ascending"), ("task", "ascending"), ("row", "ascending")]))
+        hashes = order.column("hash").to_numpy()
+        later = np.zeros(len(hashes), dtype=bool)
+        later[1:] = hashes[1:] == hashes[:-1]
+        drop = order.filter(pa.array(later))
+        return pa.table({"task": drop.column("task"), "row": drop.column("row"),
+                         "reason": pa.repeat(pa.scalar("exact_duplicate"), drop.num_rows)})

@@ -1,5 +1,5 @@
-"""Where a run keeps its files: final shards and manifest in the output folder,
-per-stage intermediate data, completion markers and global decisions under `_work/`."""
+"""Where a run keeps its files: final shards and manifest in the output folder; per-stage
+intermediate data, completion markers, a global step's keys, findings and decisions under `_work/`."""
 
 from __future__ import annotations
 
@@ -43,9 +43,16 @@ class Layout:
     def rejected(self, stage: int, task: int) -> Path:
         return self.stage(stage) / "rejected" / f"task-{task:05d}.jsonl"
 
+    def findings(self, stage: int, part: int) -> Path:
+        """What the global step ending `stage` found in one range of its keys."""
+        return self.stage(stage) / "reduce" / f"part-{part:05d}.parquet"
+
+    def reduce_marker(self, stage: int, part: int) -> Path:
+        return self.stage(stage) / "reduce" / "done" / f"part-{part:05d}.json"
+
     def decision(self, stage: int, task: int) -> Path:
-        """The keep-mask a global step decided for the rows `task` gives to `stage`."""
-        return self.stage(stage) / "decision" / f"task-{task:05d}.npz"
+        """What a global step decided for the rows `task` gives to `stage`: rows to drop or annotate."""
+        return self.stage(stage) / "decision" / f"task-{task:05d}.parquet"
 
     def decision_done(self, stage: int) -> Path:
         return self.stage(stage) / "decision" / "_done.json"

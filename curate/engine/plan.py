@@ -1,22 +1,25 @@
-"""Plan a run: resolve every step, validate parameters and columns, split into stages.
+"""Plan a run: resolve the reader, every step and the executor, validate their parameters and the
+columns, list the inputs, split the steps into stages around global steps.
 
-Everything here happens before any document is read, so `gristmill validate`
-and the start of `gristmill run` report all config errors at once.
+Everything here happens before any document is read, so `gristmill validate` and the start of
+`gristmill run` report every config error of the file at once, each with its file, line and key.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from .config import ConfigError, Located, PipelineConfig, apply_overrides, load_yaml, parse
-from .readers import input_files, reader_columns
-from .step import GlobalStep, Params, Step, all_steps, get_step
+from provenance.yamlfile import ConfigError, Located, apply_overrides, load_yaml, validate
+
+from .config import PipelineConfig, StepEntry, step_entries
+from .executor import EXECUTORS, ExecutorParams
+from .reader import READERS, InputParams, Reader
+from .step import STEPS, GlobalStep, Params, Step
 
 
 @dataclass
@@ -35,28 +38,34 @@ class PlannedStep:
 
 @dataclass
 class Stage:
-    """Streaming steps run per task; `barrier` is the global step whose keys the stage emits."""
+    """Streaming steps run per task; the stage ends at `global_step`, whose keys its tasks emit."""
 
     index: int
     steps: list[PlannedStep] = field(default_factory=list)
-    barrier: PlannedStep | None = None
+    global_step: PlannedStep | None = None
+
+    @property
+    def all_steps(self) -> list[PlannedStep]:
+        return self.steps + ([self.global_step] if self.global_step else [])
 
 
 @dataclass
 class Plan:
     config: PipelineConfig
     source_path: str
+    reader: Reader
+    executor: ExecutorParams
     files: list[str]
     stages: list[Stage]
     columns: dict[str, pa.DataType | None]  # the output schema; None where the input decides the type
+    hash: str = ""  # of the resolved config, set by load_plan
 
     def resolved(self) -> dict:
         """The config with every default filled in: what the run really does."""
         data = self.config.model_dump(mode="json")
-        data["steps"] = [
-            {s.cls.name: s.params.model_dump(mode="json")}
-            for stage in self.stages for s in stage.steps + ([stage.barrier] if stage.barrier else [])
-        ]
+        data["input"] = self.reader.params.model_dump(mode="json")
+        data["executor"] = self.executor.model_dump(mode="json")
+        data["steps"] = [{s.cls.name: s.params.model_dump(mode="json")} for st in self.stages for s in st.all_steps]
         return data
 
     def config_hash(self) -> str:
@@ -67,31 +76,74 @@ class Plan:
 def load_plan(path: str, overrides: list[str] = (), check_inputs: bool = True) -> Plan:
     doc = load_yaml(path)
     apply_overrides(doc, list(overrides))
-    config = parse(doc)
     errors: list[str] = []
-    planned = _resolve_steps(doc, config, errors)
-    columns = _check_columns(doc, config, planned, errors)
+    try:
+        config = validate(doc, PipelineConfig)
+    except ConfigError as err:
+        errors += err.errors
+        config = None
+    name = doc.data.get("name") if isinstance(doc.data.get("name"), str) else "pipeline"
+    reader = _reader(doc, name, errors)
+    executor = _component(doc, "executor", EXECUTORS, ExecutorParams, errors, default="local")
+    planned = _resolve_steps(doc, config.steps if config else _step_entries(doc), errors)
+    columns = _check_columns(doc, reader, planned, errors) if reader else {}
     files: list[str] = []
-    if check_inputs:
+    if check_inputs and reader:
         try:
-            files = input_files(config.input)
+            files = reader.files()
         except ConfigError as err:
             errors += [doc.error(("input", "paths"), e.removeprefix("input.paths: ")) for e in err.errors]
     if errors:
         raise ConfigError(errors)
-    return Plan(config, path, files, _stages(planned), columns)
+    plan = Plan(config, path, reader, executor, files, _stages(planned), columns)
+    plan.hash = plan.config_hash()
+    return plan
 
 
-def _resolve_steps(doc: Located, config: PipelineConfig, errors: list[str]) -> list[PlannedStep]:
+def _component(doc: Located, key: str, registry, base: type[BaseModel], errors: list[str],
+               default: str | None = None) -> BaseModel | None:
+    """`doc[key]` validated as the parameters of the component its `reader`/`kind` names."""
+    data = doc.data.get(key, {} if default else None)
+    if not isinstance(data, dict):
+        return None  # the pipeline's own shape check has reported it
+    field_name = "reader" if key == "input" else "kind"
+    chosen = data.get(field_name, default)
+    if chosen is None:
+        errors.append(doc.error((key,), f"{key}.{field_name} is required: one of {', '.join(registry.all())}"))
+        return None
+    try:
+        cls = registry.get(chosen)
+    except (KeyError, TypeError):
+        errors.append(doc.error((key, field_name), registry.unknown(chosen)))
+        return None
+    try:
+        return cls.Params.model_validate({field_name: chosen, **data})
+    except ValidationError as err:
+        errors += [doc.error((key, *e["loc"]), e["msg"]) for e in err.errors()]
+        return None
+
+
+def _reader(doc: Located, name: str, errors: list[str]) -> Reader | None:
+    params = _component(doc, "input", READERS, InputParams, errors)
+    return READERS.get(params.reader)(params, name) if params else None
+
+
+def _step_entries(doc: Located) -> list[StepEntry]:
+    """The steps of a file whose other parts are broken, so that their errors are reported too."""
+    try:
+        return step_entries(doc.data.get("steps"))
+    except (ValueError, TypeError):
+        return []  # the pipeline's own shape check has reported it
+
+
+def _resolve_steps(doc: Located, entries: list[StepEntry], errors: list[str]) -> list[PlannedStep]:
     planned = []
-    for entry in config.steps:
+    for entry in entries:
         where = ("steps", entry.index, entry.name)
         try:
-            cls = get_step(entry.name)
+            cls = STEPS.get(entry.name)
         except KeyError:
-            close = difflib.get_close_matches(entry.name, list(all_steps()), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else "; `gristmill steps` lists them"
-            errors.append(doc.error(where, f"unknown step {entry.name!r}{hint}"))
+            errors.append(doc.error(where, STEPS.unknown(entry.name)))
             continue
         try:
             params = cls.Params.model_validate(entry.params)
@@ -106,10 +158,10 @@ def _resolve_steps(doc: Located, config: PipelineConfig, errors: list[str]) -> l
     return planned
 
 
-def _check_columns(doc: Located, config: PipelineConfig, planned: list[PlannedStep],
+def _check_columns(doc: Located, reader: Reader, planned: list[PlannedStep],
                    errors: list[str]) -> dict[str, pa.DataType | None]:
     """Walk the steps in order: every column a step needs must exist, with the right type."""
-    available = reader_columns(config.input)
+    available = reader.columns()
     for step in planned:
         for col, dtype in step.cls.needs.items():
             where = ("steps", step.index, step.cls.name)
@@ -128,7 +180,7 @@ def _stages(planned: list[PlannedStep]) -> list[Stage]:
     stages = [Stage(0)]
     for step in planned:
         if issubclass(step.cls, GlobalStep):
-            stages[-1].barrier = step
+            stages[-1].global_step = step
             stages.append(Stage(len(stages)))
         else:
             stages[-1].steps.append(step)

@@ -1,59 +1,66 @@
-"""Run a plan: stages in order, tasks in parallel, global decisions between stages,
-then the manifest. A rerun of a killed run skips every task that has a marker."""
+"""Run a plan: stages in order, each stage's tasks on the executor, a global step's reduce and
+decision between stages, then the manifest. A rerun of a killed run skips every finished task."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
-import os
+import math
 import shutil
 import time
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .config import ConfigError
+from provenance.files import atomic_path, write_atomic
+from provenance.manifest import RunManifest
+from provenance.yamlfile import ConfigError
+
+from .executor import EXECUTORS, Executor
 from .layout import Layout
-from .local import LocalExecutor
 from .plan import Plan
+from .reader import PLACES_KEPT
 from .stats import StepStats
+from .task import ReduceTask, StageTask, built_steps
 from .writers import write_jsonl
 
 log = logging.getLogger("gristmill")
 
-PACKAGES = ["gristmill", "pyarrow", "polars", "numpy", "datatrove", "datasets", "pydantic", "spacy", "xxhash"]
+RECORDED_VERSIONS = ["gristmill", "pyarrow", "polars", "numpy", "datatrove", "datasets", "pydantic", "spacy",
+                     "xxhash"]
+REDUCE_BYTES = 256 << 20  # a global step's keys one reduce task holds at most (uncompressed)
 
 
-def run(plan: Plan, overwrite: bool = False, progress: bool = True) -> dict:
+def run(plan: Plan, overwrite: bool = False, progress: bool = True) -> RunManifest:
     layout = Layout(Path(plan.config.output.path))
-    config_hash = plan.config_hash()
-    if _finished(layout, config_hash, overwrite):
-        log.info("%s is already complete for this config (%s); nothing to do", layout.out, config_hash[:12])
-        return json.loads(layout.manifest.read_text())
+    if _finished(layout, plan.hash, overwrite):
+        log.info("%s is already complete for this config (%s); nothing to do", layout.out, plan.hash[:12])
+        return RunManifest.load(layout.manifest)
     layout.work.mkdir(parents=True, exist_ok=True)
     _attach_log(layout)
-    layout.run_state.write_text(json.dumps({"config_hash": config_hash}))
+    layout.run_state.write_text(json.dumps({"config_hash": plan.hash}))
     started = time.perf_counter()
-    log.info("run %s (config %s): %d input files, %d stage(s)", plan.config.name, config_hash[:12],
+    log.info("run %s (config %s): %d input files, %d stage(s)", plan.config.name, plan.hash[:12],
              len(plan.files), len(plan.stages))
 
-    executor = LocalExecutor(plan, layout, plan.config.executor.workers, progress)
-    markers: list[list[dict]] = []
+    executor = EXECUTORS.get(plan.executor.kind)(plan.executor, layout.log, progress)
+    n, markers = len(plan.files), []
     for stage in plan.stages:
         if stage.index > 0:
-            _decide(plan, layout, stage.index)
-        markers.append(executor.run_stage(stage.index, len(plan.files)))
+            _global_step(plan, layout, executor, stage.index - 1)
+        tasks = [StageTask(plan, layout, stage.index, t) for t in range(n)]
+        markers.append(executor.run(f"stage {stage.index + 1}/{len(plan.stages)}", tasks,
+                                    docs=lambda m: m["read"]["docs"]))
 
-    manifest = _manifest(plan, layout, config_hash, markers, time.perf_counter() - started)
-    tmp = layout.out / ".tmp-manifest.json"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, layout.manifest)
+    manifest = _manifest(plan, layout, markers, time.perf_counter() - started)
+    manifest.save(layout.manifest)
     shutil.rmtree(layout.work)
-    log.info("done: %d documents kept of %d read, in %.1f s", manifest["output"]["docs"],
-             manifest["read"]["docs"], manifest["seconds"])
+    log.info("done: %d documents kept of %d read, in %.1f s", manifest.output.docs, manifest.read.docs,
+             manifest.seconds)
     return manifest
 
 
@@ -68,7 +75,7 @@ def _finished(layout: Layout, config_hash: str, overwrite: bool) -> bool:
         previous = "not a gristmill run"
     else:
         return False
-    if overwrite:
+    if previous != config_hash and overwrite:
         shutil.rmtree(layout.out)
         return False
     if previous != config_hash:
@@ -87,34 +94,45 @@ def _attach_log(layout: Layout) -> None:
     log.setLevel(logging.INFO)
 
 
-def _decide(plan: Plan, layout: Layout, stage: int) -> None:
-    """Run the global step that ends stage-1 over every task's keys; save a keep-mask per task."""
-    done = layout.decision_done(stage)
+def _global_step(plan: Plan, layout: Layout, executor: Executor, stage: int) -> None:
+    """The global step ending `stage`: its keys reduced in ranges on the executor, the findings
+    decided in this process, the decisions saved per task for the next stage."""
+    done = layout.decision_done(stage + 1)
     if done.exists():
         return
-    barrier = plan.stages[stage - 1].barrier
-    step = barrier.build()
-    step.setup()
-    t0 = time.perf_counter()
+    planned = plan.stages[stage].global_step
     n = len(plan.files)
-    keys = (pq.read_table(layout.keys(stage - 1, t)) for t in range(n))
-    done.parent.mkdir(parents=True, exist_ok=True)
-    for task, result in enumerate(step.decide(keys)):
-        path = layout.decision(stage, task)
-        tmp = path.with_name(f".tmp-{task:05d}.npz")
-        with open(tmp, "wb") as f:
-            np.savez(f, keep=result.keep, reasons=np.asarray(result.reasons, dtype=object))
-        os.replace(tmp, path)
-    done.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 4)}))
-    log.info("%s decided over %d tasks in %.2f s", barrier.label, n, time.perf_counter() - t0)
+    key_bytes = sum(pq.ParquetFile(layout.keys(stage, t)).metadata.row_group(g).total_byte_size
+                    for t in range(n) for g in range(pq.ParquetFile(layout.keys(stage, t)).num_row_groups))
+    parts = max(1, math.ceil(key_bytes / REDUCE_BYTES))
+    reduced = executor.run(f"{planned.label} reduce", [ReduceTask(plan, layout, stage, p, parts) for p in range(parts)])
+    t0 = time.perf_counter()
+    step = built_steps(plan, stage, global_only=True)[0][1]
+    findings = pa.concat_tables([pq.read_table(layout.findings(stage, p)) for p in range(parts)],
+                                promote_options="default")
+    decisions = step.decide(findings)
+    missing = [c for c in step.decision_schema().names if c not in decisions.schema.names]
+    if missing:
+        raise RuntimeError(f"{planned.label}: decide() returned no {', '.join(missing)} column")
+    decisions = decisions.select(step.decision_schema().names).cast(step.decision_schema())
+    decisions = decisions.take(pc.sort_indices(decisions, [("task", "ascending"), ("row", "ascending")]))
+    folder = layout.decision(stage + 1, 0).parent
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    tasks = decisions.column("task").to_numpy()
+    for task in sorted(set(tasks.tolist())):
+        lo, hi = int(tasks.searchsorted(task)), int(tasks.searchsorted(task, side="right"))
+        with atomic_path(layout.decision(stage + 1, task)) as tmp:
+            pq.write_table(decisions.slice(lo, hi - lo).drop_columns(["task"]), tmp, compression="zstd")
+    seconds = sum(m["seconds"] for m in reduced) + time.perf_counter() - t0
+    write_atomic(done, json.dumps({"seconds": round(seconds, 4), "parts": parts, "decisions": decisions.num_rows}))
+    log.info("%s: %d keys reduced in %d part(s), %d decisions, %.2f s", planned.label,
+             sum(m["keys"] for m in reduced), parts, decisions.num_rows, seconds)
 
 
-def _manifest(plan: Plan, layout: Layout, config_hash: str, markers: list[list[dict]], seconds: float) -> dict:
-    steps: dict[str, StepStats] = {}
-    for stage in plan.stages:
-        for s in stage.steps + ([stage.barrier] if stage.barrier else []):
-            steps[s.label] = StepStats()
-    read = {"docs": 0, "bytes": 0, "skipped": {}}
+def _manifest(plan: Plan, layout: Layout, markers: list[list[dict]], seconds: float) -> RunManifest:
+    steps = {s.label: StepStats() for stage in plan.stages for s in stage.all_steps}
+    read = {"docs": 0, "bytes": 0, "skipped": {}, "sources": {}, "places": {}}
     inputs, shards = [], []
     for stage_markers in markers:
         for m in stage_markers:
@@ -123,35 +141,37 @@ def _manifest(plan: Plan, layout: Layout, config_hash: str, markers: list[list[d
                 read[k] += m["read"][k]
             for kind, count in m["read"]["skipped"].items():
                 read["skipped"][kind] = read["skipped"].get(kind, 0) + count
+            for kind, places in m["read"]["places"].items():
+                kept = read["places"].setdefault(kind, [])
+                kept += places[:PLACES_KEPT - len(kept)]
+            for name, totals in m["read"]["sources"].items():
+                mine = read["sources"].setdefault(name, {"docs": 0, "bytes": 0})
+                for k in ("docs", "bytes"):
+                    mine[k] += totals[k]
             for label, st in m["steps"].items():
                 steps[label].merge(st)
     for stage in range(1, len(plan.stages)):
         decided = json.loads(layout.decision_done(stage).read_text())
-        steps[plan.stages[stage - 1].barrier.label].seconds += decided["seconds"]
+        steps[plan.stages[stage - 1].global_step.label].seconds += decided["seconds"]
     for m in markers[-1]:
         for name in m["shards"]:
             path = layout.out / name
             rows = pq.ParquetFile(path).metadata.num_rows if name.endswith(".parquet") else None
             shards.append({"name": name, "rows": rows, "bytes": path.stat().st_size})
     last = list(steps.values())[-1] if steps else None
-    docs = last.docs_out if last else read["docs"]
-    out_bytes = last.bytes_out if last else read["bytes"]
+    sources = ({n: {"docs": c.docs_out, "bytes": c.bytes_out} for n, c in sorted(last.sources.items()) if c.docs_out}
+               if last else read["sources"])
     _write_rejected(plan, layout, markers)
-    return {
-        "name": plan.config.name,
-        "config_hash": config_hash,
-        "config": plan.resolved(),
-        "config_file": plan.source_path,
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "packages": {p: _version(p) for p in PACKAGES},
-        "inputs": inputs,
-        "read": read,
-        "steps": [{"step": label, **st.as_dict()} for label, st in steps.items()],
-        "output": {"path": str(layout.out), "format": plan.config.output.format, "docs": docs,
-                   "bytes": out_bytes, "shards": shards,
-                   "columns": {c: str(t) if t is not None else "from input" for c, t in plan.columns.items()}},
-        "seconds": round(seconds, 3),
-    }
+    return RunManifest(
+        name=plan.config.name, config_hash=plan.hash, config=plan.resolved(), config_file=plan.source_path,
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        packages={p: _version(p) for p in RECORDED_VERSIONS}, inputs=inputs, read=read,
+        steps=[{"step": label, **st.as_dict()} for label, st in steps.items()],
+        output={"path": str(layout.out), "format": plan.config.output.format,
+                "docs": last.docs_out if last else read["docs"], "bytes": last.bytes_out if last else read["bytes"],
+                "shards": shards, "sources": sources,
+                "columns": {c: str(t) if t is not None else "from input" for c, t in plan.columns.items()}},
+        seconds=round(seconds, 3))
 
 
 def _write_rejected(plan: Plan, layout: Layout, markers: list[list[dict]]) -> None:

@@ -6,9 +6,13 @@ bookkeeping (counting, timing, sampling rejects, writing). Three kinds:
 - `Step`: returns the batch with columns changed or added (same rows).
 - `Filter`: returns a keep-mask and, for dropped rows, a reason (and, where it
   also rewrites columns, as `extract.html` does, the rewritten batch).
-- `GlobalStep`: needs the whole corpus (dedup). It emits per-row keys during
-  one stage; the engine gathers them, calls `decide` once, and drops the rows
-  it rejects at the start of the next stage.
+- `GlobalStep`: needs the whole corpus (dedup). It emits keys with a partition
+  during one stage; the executor reduces each partition range in parallel; the
+  driver turns the small findings into decisions, which the next stage applies
+  (dropping rows, adding the step's columns).
+
+A step may also report named counts (`self.count("emails_replaced", per_row)`),
+which the engine sums into the manifest per step and per source.
 
 A step's YAML name is its module path: `filter.length` lives in
 `curate/filters/length.py`, `dedup.exact` in `curate/dedup/exact.py`; a module
@@ -18,9 +22,6 @@ in `curate/filters/gopher.py`).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,15 +29,27 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from .registry import Registry
+
 # The first part of a step name -> the package that holds it.
-PACKAGES = {
+STEP_PACKAGES = {
     "extract": "curate.extract",
     "normalize": "curate.normalize",
     "filter": "curate.filters",
     "dedup": "curate.dedup",
 }
 
-_REGISTRY: dict[str, type[Step]] = {}
+
+def _module_of(name: str) -> str | None:
+    prefix, _, rest = name.partition(".")
+    module, package = rest.partition(".")[0], STEP_PACKAGES.get(prefix)
+    return f"{package}.{module}" if package and module else None
+
+
+STEPS = Registry("step", _module_of, list(STEP_PACKAGES.values()))
+register = STEPS.register  # class decorator: make a step available under a name in pipeline files
+get_step = STEPS.get
+all_steps = STEPS.all
 
 
 class Params(BaseModel):
@@ -63,6 +76,7 @@ class Step:
 
     def __init__(self, params: Params):
         self.params = params
+        self._counts: dict[str, np.ndarray] = {}
 
     @classmethod
     def check(cls, params: Params) -> None:
@@ -74,6 +88,17 @@ class Step:
     def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         raise NotImplementedError
 
+    def count(self, name: str, per_row: np.ndarray) -> None:
+        """Report a named count for the batch being processed (e.g. "emails_replaced"), one value per
+        row of that batch; the engine sums it into the manifest per step and per source."""
+        per_row = np.asarray(per_row, dtype=np.int64)
+        self._counts[name] = self._counts[name] + per_row if name in self._counts else per_row
+
+    def take_counts(self) -> dict[str, np.ndarray]:
+        """The counts reported since the last call (the engine's side of `count`)."""
+        counts, self._counts = self._counts, {}
+        return counts
+
 
 class Filter(Step):
     """Decides per row whether to keep it; the engine removes, counts and samples."""
@@ -82,52 +107,33 @@ class Filter(Step):
         raise NotImplementedError
 
 
+# The columns of a global step's decisions besides the ones it `adds`.
+DECISION = {"task": pa.int32(), "row": pa.int64(), "reason": pa.string()}
+
+
 class GlobalStep(Step):
-    """A whole-corpus decision; the engine splits the run into stages around it."""
+    """A whole-corpus decision (dedup, contamination top-k), in three parts so that no process holds
+    every document's keys; the engine ends a stage at it and applies its decisions in the next.
+
+    - `keys(batch)`, in each task: the rows' keys, as a table with `row` (the row's index in the
+      batch; a row may give several keys or none), `partition_key` (uint32, spread evenly: keys that
+      must meet share one) and the step's own columns.
+    - `reduce(keys)`, in parallel in the executor: the keys of one range of partition keys from every
+      task (`task` added, `row` now the row's index in its task) -> a small table of findings.
+    - `decide(findings)`, once in the driver: every range's findings -> decisions, one row per
+      (`task`, `row`) to drop (`reason` set) or to annotate (`reason` null), with a value for each
+      column the step `adds`. Rows no decision names are kept, their added columns null.
+    """
 
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
-        """Per-row keys the decision needs, in row order."""
         raise NotImplementedError
 
-    def decide(self, keys: Iterable[pa.Table]) -> Iterable[FilterResult]:
-        """Given every task's keys in task order, the rows to keep in each task, in that order."""
+    def reduce(self, keys: pa.Table) -> pa.Table:
         raise NotImplementedError
 
+    def decide(self, findings: pa.Table) -> pa.Table:
+        return findings
 
-def register(name: str):
-    """Class decorator: make a step available under `name` in pipeline files."""
-
-    def wrap(cls: type[Step]) -> type[Step]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"step {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
-def get_step(name: str) -> type[Step]:
-    """The class registered as `name`, importing its module on first use."""
-    if name not in _REGISTRY:
-        prefix, _, rest = name.partition(".")
-        module = rest.partition(".")[0]
-        package = PACKAGES.get(prefix)
-        if package and module:
-            try:
-                importlib.import_module(f"{package}.{module}")
-            except ModuleNotFoundError as err:
-                if err.name != f"{package}.{module}":
-                    raise
-    if name not in _REGISTRY:
-        raise KeyError(name)
-    return _REGISTRY[name]
-
-
-def all_steps() -> dict[str, type[Step]]:
-    """Every step the packages define, by name."""
-    for package in PACKAGES.values():
-        pkg = importlib.import_module(package)
-        for info in pkgutil.iter_modules(pkg.__path__):
-            importlib.import_module(f"{package}.{info.name}")
-    return dict(sorted(_REGISTRY.items()))
+    @classmethod
+    def decision_schema(cls) -> pa.Schema:
+        return pa.schema(list({**DECISION, **cls.adds}.items()))

@@ -1,8 +1,7 @@
-"""One task: one input shard streamed through one stage's steps, then written.
-
-Runs in a worker process. The engine's bookkeeping lives here and only here:
-stats per step, removal reasons, sampled rejects, keys for a global step, and
-the completion marker that makes a rerun skip the task.
+"""Tasks: one input shard streamed through one stage's steps, and one range of a global step's keys
+reduced. Both run wherever the executor runs them; the engine's bookkeeping lives here and only here:
+stats per step and per source, removal reasons, sampled rejects, a global step's keys and findings.
+The executor writes each task's completion marker from what it returns.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,27 +20,46 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from provenance.files import atomic_path
+
 from .layout import Layout
 from .plan import Plan, PlannedStep
-from .readers import ReadStats, bounded, read
-from .stats import StepStats, text_bytes
+from .reader import ReadStats, bounded
+from .stats import Sources, StepStats
 from .step import Filter, FilterResult, GlobalStep, Step
 from .writers import ShardWriter, write_jsonl
 
 log = logging.getLogger("gristmill")
 
-_BUILT: dict[int, list[tuple[PlannedStep, Step]]] = {}
+_BUILT: dict[tuple[str, int, bool], list[tuple[PlannedStep, Step]]] = {}
 
 
-def _built(plan: Plan, stage: int) -> list[tuple[PlannedStep, Step]]:
-    """The stage's step instances, set up once per worker process."""
-    if stage not in _BUILT:
-        steps = plan.stages[stage].steps + ([plan.stages[stage].barrier] if plan.stages[stage].barrier else [])
-        built = [(p, p.build()) for p in steps]
+def built_steps(plan: Plan, stage: int, global_only: bool = False) -> list[tuple[PlannedStep, Step]]:
+    """The stage's step instances (or its global step alone), set up once per worker process and
+    plan: a reused worker may serve several runs."""
+    key = (plan.hash, stage, global_only)
+    if key not in _BUILT:
+        planned = [plan.stages[stage].global_step] if global_only else plan.stages[stage].all_steps
+        built = [(p, p.build()) for p in planned]
         for _, step in built:
             step.setup()
-        _BUILT[stage] = built
-    return _BUILT[stage]
+        _BUILT[key] = built
+    return _BUILT[key]
+
+
+@dataclass
+class StageTask:
+    plan: Plan
+    layout: Layout
+    stage: int
+    task: int
+
+    @property
+    def marker(self) -> Path:
+        return self.layout.marker(self.stage, self.task)
+
+    def __call__(self) -> dict:
+        return run_task(self.plan, self.layout, self.stage, self.task)
 
 
 def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
@@ -55,93 +74,167 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
     if stage == 0:
         path = plan.files[task]
         inputs.append({"file": path, "bytes": os.path.getsize(path), "sha256": _sha256(path)})
-        batches = read(path, plan.config.input, plan.config.input.source or plan.config.name, read_stats)
+        batches = plan.reader.batches(path, read_stats)
     else:
         batches = _previous_stage(plan, layout, stage, task)
 
     stats: dict[str, StepStats] = {}
     rejected: list[dict] = []
     keep_rejected = plan.config.output.keep_rejected
-    steps = _built(plan, stage)
+    steps = built_steps(plan, stage)
     if stage > 0:
-        barrier = plan.stages[stage - 1].barrier
-        steps = [(barrier, _Decision(layout.decision(stage, task)))] + steps
-    barrier_keys: list[pa.Table] = []
+        ended = plan.stages[stage - 1].global_step
+        steps = [(ended, _Decision(layout.decision(stage, task), ended.cls.adds))] + steps
+    keys: list[pa.Table] = []
+    rows_seen = 0  # rows given to this stage's global step so far
 
     writer = ShardWriter(out_dir, prefix, plan.config.output.format if last else "parquet",
                          int(plan.config.output.max_shard_mb * (1 << 20)))
     for batch in batches:
+        rows = None
         for planned, step in steps:
             st = stats.setdefault(planned.label, StepStats())
             t0 = time.perf_counter()
             if isinstance(step, GlobalStep):
-                keys = step.keys(batch)
-                barrier_keys.append(keys.append_column("__bytes", pc.binary_length(batch.column("text"))))
+                found = step.keys(batch)
+                keys.append(found.set_column(found.schema.get_field_index("row"), "row",
+                                             pc.add(found.column("row").cast(pa.int64()), rows_seen)))
+                rows_seen += batch.num_rows
                 st.seconds += time.perf_counter() - t0
                 continue
-            st.docs_in += batch.num_rows
-            st.bytes_in += text_bytes(batch)
+            if rows is None:
+                rows = Sources(batch)
+            st.entered(rows)
             if isinstance(step, Filter):
                 result = step.keep(batch)
                 if result.batch is not None:
                     batch = result.batch
                 dropped = ~result.keep
                 if dropped.any():
-                    st.count_removed(result.reasons[dropped])
+                    st.count_removed(rows, dropped, result.reasons)
                     if keep_rejected:
                         rejected += _sample(planned.label, batch, result, dropped, keep_rejected, rejected)
                     batch = batch.filter(pa.array(result.keep))
             else:
                 batch = step.process(batch)
-            st.docs_out += batch.num_rows
-            st.bytes_out += text_bytes(batch)
+            st.count(rows, step.take_counts())
+            rows = Sources(batch)
+            st.left(rows)
             st.seconds += time.perf_counter() - t0
             if batch.num_rows == 0:
                 break
         writer.write(batch)
     shards = writer.close()
 
-    if plan.stages[stage].barrier is not None:
-        path = layout.keys(stage, task)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        keys = pa.concat_tables(barrier_keys) if barrier_keys else None
-        _write_table(path, keys)
+    if plan.stages[stage].global_step is not None:
+        _write_keys(layout.keys(stage, task), keys)
     if keep_rejected:
         path = layout.rejected(stage, task)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_jsonl(path, rejected)
-
-    marker = {"stage": stage, "task": task, "inputs": inputs, "read": read_stats.as_dict(),
-              "steps": {k: v.as_dict() for k, v in stats.items()}, "shards": shards,
-              "seconds": round(time.perf_counter() - started, 4)}
-    path = layout.marker(stage, task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(marker, indent=1))
-    os.replace(tmp, path)
-    return marker
+    return {"stage": stage, "task": task, "inputs": inputs, "read": read_stats.as_dict(),
+            "steps": {k: v.as_dict() for k, v in stats.items()}, "shards": shards,
+            "seconds": round(time.perf_counter() - started, 4)}
 
 
 class _Decision(Filter):
-    """Applies a global step's saved decision to the rows a task gives to the next stage."""
+    """Applies a global step's saved decisions to the rows a task gives to the next stage: drops the
+    rows it names with a reason, fills the columns the step adds for the rows it names."""
 
-    def __init__(self, path: Path):
-        saved = np.load(path, allow_pickle=True)
-        self.mask, self.reasons, self.offset = saved["keep"], saved["reasons"], 0
+    def __init__(self, path: Path, adds: dict[str, pa.DataType]):
+        super().__init__(None)
+        saved = pq.read_table(path) if path.exists() else None
+        self.rows = saved.column("row").to_numpy() if saved is not None else np.empty(0, np.int64)
+        self.reasons = saved.column("reason").to_numpy(zero_copy_only=False) if saved is not None else None
+        self.saved, self.adds, self.offset = saved, adds, 0
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
-        end = self.offset + batch.num_rows
-        result = FilterResult(self.mask[self.offset:end], self.reasons[self.offset:end])
+        start, end = self.offset, self.offset + batch.num_rows
         self.offset = end
-        return result
+        lo, hi = np.searchsorted(self.rows, [start, end])
+        at = self.rows[lo:hi] - start
+        keep = np.ones(batch.num_rows, dtype=bool)
+        reasons = np.full(batch.num_rows, None, dtype=object)
+        if hi > lo:
+            named = self.reasons[lo:hi]
+            keep[at] = np.asarray([r is None for r in named])
+            reasons[at] = named
+        added = None
+        for col, dtype in self.adds.items():
+            values = pa.nulls(batch.num_rows, dtype)
+            if hi > lo:
+                values = _scatter(batch.num_rows, at, self.saved.column(col).slice(lo, hi - lo), dtype)
+            added = (added or batch).append_column(col, values)
+        return FilterResult(keep, reasons, added)
+
+
+def _scatter(n: int, at: np.ndarray, values: pa.ChunkedArray, dtype: pa.DataType) -> pa.Array:
+    """An array of n nulls with `values` at positions `at`."""
+    index = np.full(n, -1, dtype=np.int64)
+    index[at] = np.arange(len(at))
+    return values.combine_chunks().take(pa.array(index, mask=index < 0)).cast(dtype)
+
+
+def _write_keys(path: Path, keys: list[pa.Table]) -> None:
+    """A task's keys for a global step, sorted by partition key (one row group per partition range
+    read later, found by the row groups' statistics)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.concat_tables(keys) if keys else None
+    with atomic_path(path) as tmp:
+        if table is None:
+            pq.write_table(pa.table({"row": pa.array([], pa.int64()), "partition_key": pa.array([], pa.uint32())}), tmp)
+            return
+        table = table.take(pc.sort_indices(table, [("partition_key", "ascending"), ("row", "ascending")]))
+        pq.write_table(table, tmp, compression="zstd", row_group_size=KEYS_ROW_GROUP)
+
+
+KEYS_ROW_GROUP = 1 << 16
+
+
+@dataclass
+class ReduceTask:
+    """One range of partition keys of the global step that ends `stage`, from every task."""
+
+    plan: Plan
+    layout: Layout
+    stage: int
+    part: int
+    parts: int
+
+    @property
+    def marker(self) -> Path:
+        return self.layout.reduce_marker(self.stage, self.part)
+
+    def __call__(self) -> dict:
+        started = time.perf_counter()
+        step = built_steps(self.plan, self.stage, global_only=True)[0][1]
+        lo, hi = key_range(self.part, self.parts)
+        tables = []
+        for task in range(len(self.plan.files)):
+            keys = pq.read_table(self.layout.keys(self.stage, task),
+                                 filters=[("partition_key", ">=", lo), ("partition_key", "<", hi)])
+            tables.append(keys.append_column("task", pa.repeat(pa.scalar(task, pa.int32()), keys.num_rows)))
+        keys = pa.concat_tables(tables, promote_options="default")
+        findings = step.reduce(keys)
+        path = self.layout.findings(self.stage, self.part)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            pq.write_table(findings, tmp, compression="zstd")
+        return {"part": self.part, "keys": keys.num_rows, "findings": findings.num_rows,
+                "seconds": round(time.perf_counter() - started, 4)}
+
+
+def key_range(part: int, parts: int) -> tuple[int, int]:
+    """The partition keys [lo, hi) reduce task `part` of `parts` takes."""
+    return (part << 32) // parts, ((part + 1) << 32) // parts
 
 
 def _previous_stage(plan: Plan, layout: Layout, stage: int, task: int) -> Iterator[pa.RecordBatch]:
     folder = layout.data(stage - 1, last=False)
     marker = json.loads(layout.marker(stage - 1, task).read_text())
     for name in marker["shards"]:
-        for batch in pq.ParquetFile(folder / name).iter_batches(batch_size=plan.config.input.batch_size):
-            yield from bounded(batch, "text", plan.config.input)
+        for batch in pq.ParquetFile(folder / name).iter_batches(batch_size=plan.reader.params.batch_size):
+            yield from bounded(batch, "text", plan.reader.params)
 
 
 def _sample(label: str, batch: pa.RecordBatch, result: FilterResult, dropped: np.ndarray, k: int,
@@ -159,14 +252,6 @@ def _remove_leftovers(folder: Path, prefix: str) -> None:
     if folder.exists():
         for p in list(folder.glob(f"{prefix}-*")) + list(folder.glob(f".tmp-{prefix}-*")):
             p.unlink()
-
-
-def _write_table(path: Path, table: pa.Table | None) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    if table is None:
-        table = pa.table({"__bytes": pa.array([], pa.int32())})
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
 
 
 def _sha256(path: str) -> str:

@@ -11,6 +11,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provenance.files import write_atomic
+
 ROW_GROUP_BYTES = 32 << 20
 
 
@@ -87,6 +89,4 @@ class ShardWriter:
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     """A small JSONL file written atomically (rejected samples, logs of decisions)."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    os.replace(tmp, path)
+    write_atomic(path, b"".join(orjson.dumps(r) + b"\n" for r in rows))

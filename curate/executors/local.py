@@ -1,35 +1,37 @@
-"""The local executor: worker processes on this machine, one task per input shard.
-
-Tasks that already have a completion marker are skipped, so rerunning a killed
-run finishes only what is left. Progress is a rich bar, quiet when `CI` is set.
+"""The `local` executor: worker processes on this machine, one task at a time each.
 
 On Linux workers are forked: they start with every module the plan already imported (pyarrow, numpy,
 the steps' modules), about 0.5 s sooner each than a freshly spawned interpreter. The pool forks them
 all at its first `submit`, before it (or the progress bar) starts a thread, so no lock is copied held.
-Elsewhere (macOS, Windows) they are spawned.
+They are spawned instead where a fork is unsafe: on macOS and Windows, and in a process that has
+imported polars, which starts its thread pool on import (a forked child that then uses polars hangs).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from pydantic import Field
 
-from .layout import Layout
-from .plan import Plan
-from .task import run_task
-
-log = logging.getLogger("gristmill")
-
-START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+from curate.engine.executor import Executor, ExecutorParams, Task, complete, register
 
 
-def _init_worker(log_path: str) -> None:
+def start_method() -> str:
+    return "fork" if sys.platform == "linux" and "polars" not in sys.modules else "spawn"
+
+
+class LocalParams(ExecutorParams):
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+
+
+def _init_worker(log_path: str | None) -> None:
+    if log_path is None:
+        return
     logger = logging.getLogger("gristmill")
     logger.handlers.clear()
     handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
@@ -39,33 +41,20 @@ def _init_worker(log_path: str) -> None:
     logger.propagate = False
 
 
-class LocalExecutor:
-    def __init__(self, plan: Plan, layout: Layout, workers: int, progress: bool = True):
-        self.plan, self.layout, self.workers = plan, layout, workers
-        self.progress = progress and not os.environ.get("CI")
+@register("local")
+class LocalExecutor(Executor):
+    Params = LocalParams
 
-    def run_stage(self, stage: int, n_tasks: int) -> list[dict]:
-        """Run every unfinished task of a stage; return all of its markers in task order."""
-        todo = [t for t in range(n_tasks) if not self.layout.marker(stage, t).exists()]
-        if len(todo) < n_tasks:
-            log.info("stage %d: %d of %d tasks already done, skipping them", stage, n_tasks - len(todo), n_tasks)
-        if todo:
-            self._run(stage, todo, n_tasks)
-        return [json.loads(self.layout.marker(stage, t).read_text()) for t in range(n_tasks)]
+    def launch(self, tasks: list[Task]) -> Iterator[dict]:
+        workers = min(self.params.workers, len(tasks))
+        log_path = str(self.log_path) if self.log_path else None
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(start_method()), initializer=_init_worker,
+                                   initargs=(log_path,))
+        futures = [pool.submit(complete, t) for t in tasks]  # forks every worker now, before any thread
+        return _finished(pool, futures)
 
-    def _run(self, stage: int, todo: list[int], n_tasks: int) -> None:
-        workers = min(self.workers, len(todo))
-        ctx = mp.get_context(START_METHOD)
-        columns = [TextColumn(f"stage {stage + 1}/{len(self.plan.stages)}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("tasks  {task.fields[docs]:,} docs"), TimeElapsedColumn()]
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(str(self.layout.log),)) as pool:
-            futures = [pool.submit(run_task, self.plan, self.layout, stage, t) for t in todo]
-            with Progress(*columns, disable=not self.progress, transient=False) as bar:
-                job = bar.add_task("run", total=n_tasks, completed=n_tasks - len(todo), docs=0)
-                docs = 0
-                for future in as_completed(futures):
-                    marker = future.result()
-                    docs += marker["read"]["docs"] if stage == 0 else 0
-                    bar.update(job, advance=1, docs=docs)
-        log.info("stage %d: %d tasks done", stage, len(todo))
+
+def _finished(pool: ProcessPoolExecutor, futures: list) -> Iterator[dict]:
+    with pool:
+        for future in as_completed(futures):
+            yield future.result()

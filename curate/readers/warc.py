@@ -28,8 +28,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curate.engine.config import InputConfig
-from curate.engine.readers import WARC_COLUMNS, ReadStats, batch_bytes
+from curate.engine.reader import Reader, ReadStats, origin, register
 from curate.engine.schema import CORE, doc_id
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -38,22 +37,41 @@ STATUS = re.compile(r"^(?:HTTP/\d(?:\.\d)?\s+)+(\d{3})(?:\s|$)")
 CHUNK = re.compile(rb"([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?\r\n")
 GZIP_OR_ZLIB = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")  # magic bytes
 MAX_INFLATED = 64 << 20  # a compressed body inflates to at most this much (a page, not a bomb)
-SCHEMA = pa.schema([pa.field(n, t) for n, t in {**CORE, **WARC_COLUMNS}.items()])
+COLUMNS = {"html": pa.large_binary(), "content_type": pa.string()}
+SCHEMA = pa.schema([pa.field(n, t) for n, t in {**CORE, **COLUMNS}.items()])
+ORIGIN_FIELDS = ("file", "row", "offset", "record_id", "date")
 
 
-def read_warc(path: str, cfg: InputConfig, default_source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
+@register("warc")
+class WarcReader(Reader):
+    """`text` is empty until `extract.html` fills it from `html`, so steps are not offered it."""
+
+    payload = "html"
+    extra = COLUMNS
+
+    def columns(self) -> dict[str, pa.DataType | None]:
+        columns = super().columns()
+        del columns["text"]
+        return columns
+
+    def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
+        yield from read_warc(path, self.params.batch_size, self.params.batch_bytes, self.source, stats)
+
+
+def read_warc(path: str, batch_size: int, limit: int, source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
+    """Batches of at most `batch_size` documents, each ending once it holds `limit` bytes of HTML (WET: text)."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    rows: dict[str, list] = {n: [] for n in SCHEMA.names}
+    rows: dict[str, list] = {n: [] for n in (*SCHEMA.names, *ORIGIN_FIELDS) if n != "origin"}
     position = {"last": None}
     held = None  # the latest document, kept back until we know its record is whole
-    size, limit = 0, batch_bytes(cfg)  # HTML (WET: text) in rows, and where a batch ends
+    size = 0
     try:
         records = ArchiveIterator(path, parse_http=True)
-        for doc in _documents(records, WarcRecordType, path, default_source, stats, position):
+        for doc in _documents(records, WarcRecordType, path, source, stats, position):
             if held is not None:
                 size += _append(rows, held)
-                if len(rows["id"]) >= cfg.batch_size or size >= limit:
+                if len(rows["id"]) >= batch_size or size >= limit:
                     yield _flush(rows)
                     size = 0
             held = doc
@@ -62,7 +80,7 @@ def read_warc(path: str, cfg: InputConfig, default_source: str, stats: ReadStats
         damage = (position["last"] or 0, f"stopped reading: {err}", True)
     if damage:
         stats.problem("corrupt_file", f"{path}@{damage[0]}", damage[1])
-    if held is not None and not (damage and not damage[2] and held["origin"]["offset"] == position["last"]):
+    if held is not None and not (damage and not damage[2] and held["offset"] == position["last"]):
         _append(rows, held)  # a truncated last record is the corrupt_file counted above, not a document
     if rows["id"]:
         yield _flush(rows)
@@ -100,11 +118,10 @@ def _documents(records, types, path: str, source: str, stats: ReadStats, positio
         if not (html or text.strip()):
             stats.skip("empty_body")
             continue
-        origin = {"file": path, "row": index, "offset": record.stream_pos, "record_id": record.record_id,
-                  "date": record.headers.get("WARC-Date")}
         yield {"id": doc_id("warc", record.record_id), "text": text, "source": source,
-               "url": record.headers.get("WARC-Target-URI"), "origin": origin, "html": html,
-               "content_type": content_type}
+               "url": record.headers.get("WARC-Target-URI"), "html": html, "content_type": content_type,
+               "file": path, "row": index, "offset": record.stream_pos, "record_id": record.record_id,
+               "date": record.headers.get("WARC-Date")}
 
 
 def _decoded(body: bytes, headers) -> bytes:
@@ -152,7 +169,8 @@ def _status(headers) -> int | None:
 
 
 def _flush(rows: dict[str, list]) -> pa.RecordBatch:
-    batch = pa.RecordBatch.from_pydict(rows, schema=SCHEMA)
+    columns = {**rows, "origin": origin(*(rows[f] for f in ORIGIN_FIELDS))}
+    batch = pa.RecordBatch.from_pydict({n: columns[n] for n in SCHEMA.names}, schema=SCHEMA)
     for v in rows.values():
         v.clear()
     return batch

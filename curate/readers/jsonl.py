@@ -1,0 +1,100 @@
+"""The `jsonl` reader: one JSON object per line, plain, .gz or .zst.
+
+Malformed JSON, lines that are not objects and lines without a string text field are counted and
+logged with file:line; invalid UTF-8 is replaced and counted; a corrupt or truncated compressed file
+keeps the documents before the damage.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+
+import orjson
+import pyarrow as pa
+import zstandard
+
+from curate.engine.reader import Reader, ReadStats, TableParams, origin, register
+from curate.engine.schema import doc_id
+
+
+def open_stream(path: str) -> io.BufferedIOBase:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".zst") or path.endswith(".zstd"):
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")))
+    return open(path, "rb")
+
+
+def as_string(value) -> str | None:
+    """A field as the string column it becomes: strings as they are, anything else as its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+@register("jsonl")
+class JsonlReader(Reader):
+    Params = TableParams
+
+    def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
+        cfg = self.params
+        schema = self.schema()
+        rows: dict[str, list] = {n: [] for n in schema.names if n != "origin"}
+        lines, offsets = [], []
+        line_no, offset, flushed_at, limit = 0, 0, 0, cfg.batch_bytes
+
+        def flush() -> pa.RecordBatch:
+            columns = {**rows, "origin": origin(pa.repeat(pa.scalar(path), len(lines)), lines, offsets)}
+            batch = pa.RecordBatch.from_pydict({n: columns[n] for n in schema.names}, schema=schema)
+            for v in (*rows.values(), lines, offsets):
+                v.clear()
+            return batch
+
+        with open_stream(path) as stream:
+            try:
+                for raw in stream:
+                    line_no += 1
+                    start, offset = offset, offset + len(raw)
+                    where = f"{path}:{line_no}"
+                    if not raw.strip():
+                        continue
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as err:
+                        stats.problem("invalid_utf8_replaced", where, str(err))
+                        line = raw.decode("utf-8", errors="replace")
+                    try:
+                        obj = orjson.loads(line)
+                    except orjson.JSONDecodeError as err:
+                        stats.problem("malformed_json", where, str(err))
+                        continue
+                    if not isinstance(obj, dict):
+                        stats.problem("malformed_json", where, "not a JSON object")
+                        continue
+                    text = obj.get(cfg.text_field)
+                    if not isinstance(text, str):
+                        stats.problem("missing_text", where, f"no string {cfg.text_field!r} field")
+                        continue
+                    rows["text"].append(text)
+                    ident = obj.get(cfg.id_field)
+                    rows["id"].append(str(ident) if ident is not None else doc_id(path, line_no))
+                    rows["source"].append((as_string(obj.get(cfg.source_field)) if cfg.source_field else None)
+                                          or self.source)
+                    rows["url"].append(as_string(obj.get(cfg.url_field)))
+                    if self.licensed:
+                        rows["license"].append((as_string(obj.get(cfg.license_field)) if cfg.license_field
+                                                else None) or cfg.license)
+                    for c in cfg.keep_columns:
+                        rows[c].append(as_string(obj.get(c)))
+                    lines.append(line_no)
+                    offsets.append(start)
+                    if len(lines) >= cfg.batch_size or offset - flushed_at >= limit:
+                        yield flush()
+                        flushed_at = offset
+            except (EOFError, OSError, zlib.error, zstandard.ZstdError) as err:
+                stats.problem("corrupt_file", f"{path}:{line_no}", f"stopped reading: {err}")
+        if lines:
+            yield flush()
