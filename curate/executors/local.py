@@ -3,8 +3,9 @@
 On Linux workers are forked: they start with every module the plan already imported (pyarrow, numpy,
 the steps' modules), about 0.5 s sooner each than a freshly spawned interpreter. The pool forks them
 all at its first `submit`, before it (or the progress bar) starts a thread, so no lock is copied held.
-They are spawned instead where a fork is unsafe: on macOS and Windows, and in a process that has
-imported polars, which starts its thread pool on import (a forked child that then uses polars hangs).
+They are spawned instead where a fork is unsafe: on macOS and Windows, and in a process where polars
+has run parallel work (its pool threads, `polars-N`, exist): a forked child that then uses polars waits
+forever for threads it does not have. Importing polars alone starts no pool, so `gristmill run` forks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 
 from pydantic import Field
 
@@ -22,7 +24,16 @@ from curate.engine.executor import Executor, ExecutorParams, Task, complete, reg
 
 
 def start_method() -> str:
-    return "fork" if sys.platform == "linux" and "polars" not in sys.modules else "spawn"
+    if sys.platform != "linux":
+        return "spawn"
+    names = []
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            names.append(Path(f"/proc/self/task/{thread}/comm").read_text().strip())
+        except OSError:  # the thread ended meanwhile
+            continue
+    pool_started = any(n.startswith("polars-") and n[7:].isdigit() for n in names)
+    return "spawn" if pool_started else "fork"
 
 
 class LocalParams(ExecutorParams):
