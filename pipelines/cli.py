@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("pipeline")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. executor.workers=4")
-    p.add_argument("--overwrite", action="store_true", help="replace what is at output.path")
+    p.add_argument("--overwrite", action="count", default=0,
+                   help="replace another gristmill run at output.path (twice: delete whatever is there)")
     p.set_defaults(func=cmd_run)
 
     p = verbs.add_parser("validate", help="check a pipeline file without reading any data")
@@ -95,6 +96,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from curate.engine.errors import RunFailed
     from curate.engine.plan import load_plan
     from curate.engine.run import run
 
@@ -105,6 +107,14 @@ def cmd_run(args) -> int:
     except BrokenProcessPool:
         console.print("[red]error[/red] a worker process died (killed, or out of memory); finished tasks are "
                       f"kept: rerun `gristmill run {args.pipeline}` to finish the rest", highlight=False)
+        return 1
+    except RunFailed as err:
+        console.print(f"[red]error[/red] {err}", highlight=False, soft_wrap=True)
+        return 1
+    except OSError as err:  # disk full, permissions: finished tasks are kept, a rerun finishes the rest
+        console.print(f"[red]error[/red] {err.strerror or err}: {err.filename or plan.config.output.path}; "
+                      f"finished tasks are kept: rerun `gristmill run {args.pipeline}` once it is fixed",
+                      highlight=False, soft_wrap=True)
         return 1
     _print_summary(manifest)
     return 0

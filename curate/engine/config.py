@@ -19,6 +19,15 @@ class OutputConfig(Strict):
     keep_rejected: int = Field(0, ge=0)  # rejected documents sampled per step, with reasons
 
 
+class ErrorBudget(Strict):
+    """How many documents a step may fail on (raise) before the run stops: more than `docs` and more
+    than `share` of the documents it has seen in a task. A step that fails on most documents is broken
+    (a missing model, a wrong parameter), not a filter."""
+
+    docs: int = Field(10, ge=0)
+    share: float = Field(0.01, ge=0, le=1)
+
+
 class StepEntry(BaseModel):
     name: str
     params: dict[str, Any]
@@ -31,6 +40,7 @@ class PipelineConfig(Strict):
     steps: list[StepEntry] = []
     output: OutputConfig
     executor: dict[str, Any] = {"kind": "local"}  # an executor's parameters (curate/engine/executor.py)
+    error_budget: ErrorBudget = ErrorBudget()
 
     @field_validator("steps", mode="before")
     @classmethod

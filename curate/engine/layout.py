@@ -3,6 +3,7 @@ intermediate data, completion markers, a global step's keys, findings and decisi
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,23 @@ class Layout:
     @property
     def log(self) -> Path:
         return self.out / "run.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.out / ".gristmill.lock"
+
+    def foreign(self) -> list[str]:
+        """Names in the output folder that a gristmill run does not write there."""
+        if not self.out.is_dir():
+            return []
+        ours = ("part-", ".tmp-", "_work", "rejected", "manifest.json", "run.log", ".gristmill.lock")
+        return sorted(p.name for p in self.out.iterdir() if not p.name.startswith(ours))
+
+    def clear(self) -> None:
+        """Remove a previous run's files (not the lock of the run that clears them)."""
+        for p in self.out.iterdir():
+            if p.name != self.lock.name:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
     @property
     def run_state(self) -> Path:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
@@ -93,11 +95,25 @@ def load_plan(path: str, overrides: list[str] = (), check_inputs: bool = True) -
             files = reader.files()
         except ConfigError as err:
             errors += [doc.error(("input", "paths"), e.removeprefix("input.paths: ")) for e in err.errors]
+    if config and (problem := _unwritable(config.output.path)):
+        errors.append(doc.error(("output", "path"), problem))
     if errors:
         raise ConfigError(errors)
     plan = Plan(config, path, reader, executor, files, _stages(planned), columns)
     plan.hash = plan.config_hash()
     return plan
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the output folder cannot be created or written, if it cannot."""
+    folder = Path(path).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None
 
 
 def _component(doc: Located, key: str, registry, base: type[BaseModel], errors: list[str],

@@ -4,11 +4,16 @@ decision between stages, then the manifest. A rerun of a killed run skips every 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import math
+import os
 import shutil
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -20,12 +25,13 @@ from provenance.files import atomic_path, write_atomic
 from provenance.manifest import RunManifest
 from provenance.yamlfile import ConfigError
 
+from .errors import RunFailed
 from .executor import EXECUTORS, Executor
 from .layout import Layout
 from .plan import Plan
 from .reader import PLACES_KEPT
 from .stats import StepStats
-from .task import ReduceTask, StageTask, built_steps
+from .task import ReduceTask, StageTask, built_steps, file_sha256
 from .writers import write_jsonl
 
 log = logging.getLogger("gristmill")
@@ -35,14 +41,21 @@ RECORDED_VERSIONS = ["gristmill", "pyarrow", "polars", "numpy", "datatrove", "da
 REDUCE_BYTES = 256 << 20  # a global step's keys one reduce task holds at most (uncompressed)
 
 
-def run(plan: Plan, overwrite: bool = False, progress: bool = True) -> RunManifest:
+def run(plan: Plan, overwrite: int = 0, progress: bool = True) -> RunManifest:
+    """Run `plan` into its output folder. `overwrite` 1 replaces another gristmill run there, 2 any files."""
     layout = Layout(Path(plan.config.output.path))
-    if _finished(layout, plan.hash, overwrite):
-        log.info("%s is already complete for this config (%s); nothing to do", layout.out, plan.hash[:12])
-        return RunManifest.load(layout.manifest)
+    with output_lock(layout):
+        if _finished(layout, plan, overwrite):
+            log.info("%s is already complete for this config (%s); nothing to do", layout.out, plan.hash[:12])
+            return RunManifest.load(layout.manifest)
+        return _run(plan, layout, progress)
+
+
+def _run(plan: Plan, layout: Layout, progress: bool) -> RunManifest:
     layout.work.mkdir(parents=True, exist_ok=True)
     _attach_log(layout)
-    layout.run_state.write_text(json.dumps({"config_hash": plan.hash}))
+    if not layout.run_state.exists():
+        write_atomic(layout.run_state, json.dumps({"config_hash": plan.hash, "files": plan.files}))
     started = time.perf_counter()
     log.info("run %s (config %s): %d input files, %d stage(s)", plan.config.name, plan.hash[:12],
              len(plan.files), len(plan.stages))
@@ -55,6 +68,8 @@ def run(plan: Plan, overwrite: bool = False, progress: bool = True) -> RunManife
         tasks = [StageTask(plan, layout, stage.index, t) for t in range(n)]
         markers.append(executor.run(f"stage {stage.index + 1}/{len(plan.stages)}", tasks,
                                     docs=lambda m: m["read"]["docs"]))
+        if stage.index == 0:
+            _check_read(layout, markers[0])
 
     manifest = _manifest(plan, layout, markers, time.perf_counter() - started)
     manifest.save(layout.manifest)
@@ -64,27 +79,97 @@ def run(plan: Plan, overwrite: bool = False, progress: bool = True) -> RunManife
     return manifest
 
 
-def _finished(layout: Layout, config_hash: str, overwrite: bool) -> bool:
-    """True when the output already holds this config's finished run. A half-done run of the
-    same config is resumed; anything else in the way needs --overwrite."""
+@contextmanager
+def output_lock(layout: Layout) -> Iterator[None]:
+    """One run per output folder: an exclusive lock on OUT/.gristmill.lock, held while the run lives (the
+    system drops it when the process dies, however it dies, so a stale lock is simply taken over)."""
+    layout.out.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ConfigError([f"output.path: {layout.out} is being written by another gristmill run ({holder}); "
+                               "wait for it, or choose another output.path"]) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}, since {dt.datetime.now().isoformat(timespec='seconds')}")
+        f.flush()
+        try:
+            yield
+        finally:
+            layout.lock.unlink(missing_ok=True)
+
+
+def _finished(layout: Layout, plan: Plan, overwrite: int) -> bool:
+    """True when the output already holds this config's finished run over the same inputs. A half-done
+    run of the same config and inputs is resumed; anything else in the way needs --overwrite (twice
+    for a folder that is not a gristmill run)."""
     if layout.manifest.exists():
         previous = json.loads(layout.manifest.read_text())["config_hash"]
     elif layout.run_state.exists():
         previous = json.loads(layout.run_state.read_text())["config_hash"]
-    elif layout.out.exists() and any(layout.out.iterdir()):
+    elif layout.foreign():
         previous = "not a gristmill run"
+        if overwrite < 2:
+            raise ConfigError([f"output.path: {layout.out} holds files that are not a gristmill run "
+                               f"({', '.join(layout.foreign()[:3])}, ...); choose another path, remove them, or pass "
+                               "--overwrite twice to delete them"])
     else:
         return False
-    if previous != config_hash and overwrite:
-        shutil.rmtree(layout.out)
+    if previous != plan.hash and overwrite:
+        layout.clear()
         return False
-    if previous != config_hash:
+    if previous != plan.hash:
         raise ConfigError([f"output.path: {layout.out} holds something else ({previous[:20]}), "
                            "not a run of this config; choose another path or pass --overwrite"])
+    changed = _changed_inputs(layout, plan)
+    if changed and overwrite:
+        layout.clear()
+        return False
+    if changed:
+        raise ConfigError([f"input.paths: {c}" for c in changed] + [
+            f"output.path: {layout.out} was made from other inputs; pass --overwrite to run again from scratch "
+            "(a global step's decisions depend on every input, so no task is redone alone)"])
     if layout.manifest.exists():
         shutil.rmtree(layout.work, ignore_errors=True)
         return True
     return False
+
+
+def _changed_inputs(layout: Layout, plan: Plan) -> list[str]:
+    """How the inputs differ from those the run in `layout` read (files added or gone, content changed)."""
+    if layout.manifest.exists():
+        recorded = {i.file: i.sha256 for i in RunManifest.load(layout.manifest).inputs}
+        files = list(recorded)
+    else:
+        files = json.loads(layout.run_state.read_text()).get("files", plan.files)
+        done = [json.loads(p.read_text()) for p in sorted(layout.marker(0, 0).parent.glob("task-*.json"))]
+        recorded = {i["file"]: i["sha256"] for m in done for i in m["inputs"]}
+    changes = [f"{f} is new since this run started" for f in plan.files if f not in files]
+    changes += [f"{f} is gone since this run started" for f in files if f not in plan.files]
+    changes += [f"{f} changed since this run read it" for f, sha in recorded.items()
+                if f in plan.files and os.path.exists(f) and file_sha256(f) != sha]
+    return changes
+
+
+def _check_read(layout: Layout, markers: list[dict]) -> None:
+    """Ends a run whose reader found no document in input that is not empty: a wrong reader or field
+    name, not an empty corpus."""
+    if sum(m["read"]["docs"] for m in markers) or not sum(i["bytes"] for m in markers for i in m["inputs"]):
+        return
+    skipped, places = {}, {}
+    for m in markers:
+        for kind, count in m["read"]["skipped"].items():
+            skipped[kind] = skipped.get(kind, 0) + count
+        for kind, where in m["read"]["places"].items():
+            places.setdefault(kind, where[0])
+    causes = ", ".join(f"{n:,} {kind}" + (f" (first at {places[kind]})" if kind in places else "")
+                       for kind, n in sorted(skipped.items(), key=lambda kv: -kv[1])) or "nothing recognised"
+    shutil.rmtree(layout.work, ignore_errors=True)  # nothing to resume: a corrected config starts afresh
+    raise RunFailed(f"the reader found no documents in {len(markers)} non-empty input file(s): {causes}; "
+                    "check input.reader and input.text_field (details in run.log)")
 
 
 def _attach_log(layout: Layout) -> None:

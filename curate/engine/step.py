@@ -22,6 +22,7 @@ in `curate/filters/gopher.py`).
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,6 +31,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from .registry import Registry
+
+ERROR = "error:"  # the prefix of removal reasons that say a step failed on a document
 
 # The first part of a step name -> the package that holds it.
 STEP_PACKAGES = {
@@ -77,6 +80,7 @@ class Step:
     def __init__(self, params: Params):
         self.params = params
         self._counts: dict[str, np.ndarray] = {}
+        self.first_error: str | None = None  # the traceback of the first document this step failed on
 
     @classmethod
     def check(cls, params: Params) -> None:
@@ -93,6 +97,14 @@ class Step:
         row of that batch; the engine sums it into the manifest per step and per source."""
         per_row = np.asarray(per_row, dtype=np.int64)
         self._counts[name] = self._counts[name] + per_row if name in self._counts else per_row
+
+    def failed(self, err: BaseException) -> str:
+        """The removal reason for a document this step raised on (`error:<Exception>`), called in the
+        `except` block; the first traceback is kept for the message that ends a run whose step fails on
+        more documents than `error_budget` allows."""
+        if self.first_error is None:
+            self.first_error = traceback.format_exc()
+        return f"{ERROR}{type(err).__name__}"
 
     def take_counts(self) -> dict[str, np.ndarray]:
         """The counts reported since the last call (the engine's side of `count`)."""

@@ -22,11 +22,12 @@ import pyarrow.parquet as pq
 
 from provenance.files import atomic_path
 
+from .errors import RunFailed
 from .layout import Layout
 from .plan import Plan, PlannedStep
 from .reader import ReadStats, bounded
 from .stats import Sources, StepStats
-from .step import Filter, FilterResult, GlobalStep, Step
+from .step import ERROR, Filter, FilterResult, GlobalStep, Step
 from .writers import ShardWriter, write_jsonl
 
 log = logging.getLogger("gristmill")
@@ -73,7 +74,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
     inputs: list[dict] = []
     if stage == 0:
         path = plan.files[task]
-        inputs.append({"file": path, "bytes": os.path.getsize(path), "sha256": _sha256(path)})
+        inputs.append({"file": path, "bytes": os.path.getsize(path), "sha256": file_sha256(path)})
         batches = plan.reader.batches(path, read_stats)
     else:
         batches = _previous_stage(plan, layout, stage, task)
@@ -88,43 +89,44 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
     keys: list[pa.Table] = []
     rows_seen = 0  # rows given to this stage's global step so far
 
-    writer = ShardWriter(out_dir, prefix, plan.config.output.format if last else "parquet",
-                         int(plan.config.output.max_shard_mb * (1 << 20)))
-    for batch in batches:
-        rows = None
-        for planned, step in steps:
-            st = stats.setdefault(planned.label, StepStats())
-            t0 = time.perf_counter()
-            if isinstance(step, GlobalStep):
-                found = step.keys(batch)
-                keys.append(found.set_column(found.schema.get_field_index("row"), "row",
-                                             pc.add(found.column("row").cast(pa.int64()), rows_seen)))
-                rows_seen += batch.num_rows
-                st.seconds += time.perf_counter() - t0
-                continue
-            if rows is None:
+    with ShardWriter(out_dir, prefix, plan.config.output.format if last else "parquet",
+                     int(plan.config.output.max_shard_mb * (1 << 20))) as writer:
+        for batch in batches:
+            rows = None
+            for planned, step in steps:
+                st = stats.setdefault(planned.label, StepStats())
+                t0 = time.perf_counter()
+                if isinstance(step, GlobalStep):
+                    found = step.keys(batch)
+                    keys.append(found.set_column(found.schema.get_field_index("row"), "row",
+                                                 pc.add(found.column("row").cast(pa.int64()), rows_seen)))
+                    rows_seen += batch.num_rows
+                    st.seconds += time.perf_counter() - t0
+                    continue
+                if rows is None:
+                    rows = Sources(batch)
+                st.entered(rows)
+                if isinstance(step, Filter):
+                    result = step.keep(batch)
+                    if result.batch is not None:
+                        batch = result.batch
+                    dropped = ~result.keep
+                    if dropped.any():
+                        st.count_removed(rows, dropped, result.reasons)
+                        _check_errors(plan, planned, step, st, result.reasons[dropped])
+                        if keep_rejected:
+                            rejected += _sample(planned.label, batch, result, dropped, keep_rejected, rejected)
+                        batch = batch.filter(pa.array(result.keep))
+                else:
+                    batch = step.process(batch)
+                st.count(rows, step.take_counts())
                 rows = Sources(batch)
-            st.entered(rows)
-            if isinstance(step, Filter):
-                result = step.keep(batch)
-                if result.batch is not None:
-                    batch = result.batch
-                dropped = ~result.keep
-                if dropped.any():
-                    st.count_removed(rows, dropped, result.reasons)
-                    if keep_rejected:
-                        rejected += _sample(planned.label, batch, result, dropped, keep_rejected, rejected)
-                    batch = batch.filter(pa.array(result.keep))
-            else:
-                batch = step.process(batch)
-            st.count(rows, step.take_counts())
-            rows = Sources(batch)
-            st.left(rows)
-            st.seconds += time.perf_counter() - t0
-            if batch.num_rows == 0:
-                break
-        writer.write(batch)
-    shards = writer.close()
+                st.left(rows)
+                st.seconds += time.perf_counter() - t0
+                if batch.num_rows == 0:
+                    break
+            writer.write(batch)
+        shards = writer.close()
 
     if plan.stages[stage].global_step is not None:
         _write_keys(layout.keys(stage, task), keys)
@@ -229,6 +231,17 @@ def key_range(part: int, parts: int) -> tuple[int, int]:
     return (part << 32) // parts, ((part + 1) << 32) // parts
 
 
+def _check_errors(plan: Plan, planned: PlannedStep, step: Step, st: StepStats, reasons: np.ndarray) -> None:
+    """Ends the task once the step has failed on more documents than the pipeline's error budget."""
+    if not any(r and r.startswith(ERROR) for r in reasons):
+        return
+    failed = sum(n for reason, n in st.removed.items() if reason.startswith(ERROR))
+    budget = plan.config.error_budget
+    if failed > budget.docs and failed > budget.share * st.docs_in:
+        raise RunFailed(f"{planned.label} failed on {failed} of {st.docs_in} documents (error_budget: more than "
+                        f"{budget.docs} and {budget.share:.0%}); the first failure:\n{step.first_error}")
+
+
 def _previous_stage(plan: Plan, layout: Layout, stage: int, task: int) -> Iterator[pa.RecordBatch]:
     folder = layout.data(stage - 1, last=False)
     marker = json.loads(layout.marker(stage - 1, task).read_text())
@@ -254,7 +267,7 @@ def _remove_leftovers(folder: Path, prefix: str) -> None:
             p.unlink()
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -1,5 +1,5 @@
 """Writers: batches -> output shards of bounded size, each written under a temporary
-name and renamed when complete, so a reader never sees half a shard."""
+name and renamed when complete, so a reader never sees half a shard (and an error leaves none)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ class ShardWriter:
                 self._flush()
             if self._shard_bytes >= self.max_bytes:
                 self._finish_shard()
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        """On an error (a full disk, a failing step), the shard being written is removed."""
+        if kind is not None and self._file is not None:
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+            self._file = None
 
     def close(self) -> list[str]:
         if self._file is not None:

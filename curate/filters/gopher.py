@@ -337,4 +337,4 @@ def _exact_result(step, text: str, ident: str) -> bool | tuple[bool, str | None]
     words = None if "IS_ALPHA" in text else step.splitter.exact_words(text)
     if words:
         return step.decide(text, words, None)[0]
-    return apply_filter(step.exact, text, ident)
+    return apply_filter(step, step.exact, text, ident)
