@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from curate.engine.schema import as_numpy
 from curate.engine.step import GlobalStep, Params, register
 
 
@@ -42,10 +43,8 @@ class ExactDedup(GlobalStep):
 
     def reduce(self, keys: pa.Table) -> pa.Table:
         """Every copy but the first of each hash, as rows to drop."""
-        order = keys.take(pc.sort_indices(keys, [("hash", "ascending"), ("task", "ascending"), ("row", "ascending")]))
-        hashes = order.column("hash").to_numpy()
-        later = np.zeros(len(hashes), dtype=bool)
-        later[1:] = hashes[1:] == hashes[:-1]
-        drop = order.filter(pa.array(later))
-        return pa.table({"task": drop.column("task"), "row": drop.column("row"),
-                         "reason": pa.repeat(pa.scalar("exact_duplicate"), drop.num_rows)})
+        hashes, task, row = (as_numpy(keys.column(c)) for c in ("hash", "task", "row"))
+        order = np.lexsort((row, task, hashes))
+        later = order[1:][hashes[order[1:]] == hashes[order[:-1]]]
+        return pa.table({"task": task[later], "row": row[later],
+                         "reason": pa.repeat(pa.scalar("exact_duplicate"), len(later))})

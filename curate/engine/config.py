@@ -50,8 +50,12 @@ class PipelineConfig(Strict):
 
 def step_entries(items) -> list[StepEntry]:
     """`steps:` items (`- step.name: {params}` or `- step.name`) as entries; ValueError on a wrong shape."""
+    if items is None:
+        return []
+    if not isinstance(items, list):  # a string would otherwise be read as one step per letter
+        raise ValueError("steps must be a list of `- step.name: {params}` items")
     entries = []
-    for i, item in enumerate(items or []):
+    for i, item in enumerate(items):
         if isinstance(item, str):
             item = {item: {}}
         if not isinstance(item, dict) or len(item) != 1:

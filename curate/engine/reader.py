@@ -3,12 +3,15 @@
 A reader is a registered component like a step (`input.reader: jsonl` is `curate/readers/jsonl.py`):
 its own typed parameters (the common ones below, plus its own), the columns it provides, how it lists
 its files (one task each), and `read(path, stats)`, a generator of batches that end at
-`input.batch_size` rows or `input.batch_mb` MiB of payload, whichever comes first. Damage is counted,
-logged with its place and skipped; the documents before it are kept.
+`input.batch_size` rows or `input.batch_mb` MiB of payload, whichever comes first. A document larger than
+`input.max_doc_mb` is counted (`doc_too_large`) and skipped, found while reading, so one huge line, record or
+value never has to fit in memory. Damage is counted, logged with its place and skipped; the documents
+before it are kept.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import logging
 import os
@@ -47,6 +50,7 @@ class InputParams(Strict):
     # run's memory does not depend on how large its documents are.
     batch_size: int = Field(1000, gt=0)
     batch_mb: float = Field(4, gt=0)
+    max_doc_mb: float = Field(64, gt=0)  # a larger document (JSON line, WARC record body, text value) is skipped
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -56,6 +60,10 @@ class InputParams(Strict):
     @property
     def batch_bytes(self) -> int:
         return int(self.batch_mb * (1 << 20))
+
+    @property
+    def max_doc_bytes(self) -> int:
+        return int(self.max_doc_mb * (1 << 20))
 
 
 class TableParams(InputParams):
@@ -163,13 +171,18 @@ def make_reader(params: dict | InputParams, default_source: str) -> Reader:
 
 
 def list_files(patterns: list[str]) -> list[str]:
-    files, errors = [], []
+    """The files `patterns` name (paths, folders, globs), sorted per pattern and each listed once: a file
+    found again under another name (a symlink, a link round a loop) keeps the first name. A folder and a
+    `**` glob are walked without entering symlinked folders, so a symlink loop is not gone round (glob's
+    `**` would follow it until the path grows too long); names starting with '.' are skipped, as glob does.
+    A missing path or an empty glob is an error."""
+    files, seen, errors = [], set(), []
     for pattern in patterns:
         if GLOB_CHARS & set(pattern):
-            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            found = walk(pattern) if "**" in pattern else sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
             if not found:
                 errors.append(f"input.paths: {pattern!r} matches no files")
-        elif os.path.isdir(pattern):
+        elif os.path.isdir(pattern):  # rglob does not enter symlinked folders
             found = sorted(str(p) for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith("."))
             if not found:
                 errors.append(f"input.paths: directory {pattern!r} is empty")
@@ -178,10 +191,40 @@ def list_files(patterns: list[str]) -> list[str]:
         else:
             found = []
             errors.append(f"input.paths: {pattern!r} does not exist")
-        files.extend(found)
+        for path in found:
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                files.append(path)
     if errors:
         raise ConfigError(errors)
     return files
+
+
+def walk(pattern: str) -> list[str]:
+    """The files matching a glob with `**` (any number of folders), sorted: found by walking the folder
+    the pattern starts from, not entering symlinked folders or hidden ones."""
+    top = pattern
+    while GLOB_CHARS & set(top):
+        top = os.path.dirname(top)
+    parts = pattern[len(top):].lstrip(os.sep).split(os.sep)
+    found = []
+    for folder, dirs, names in os.walk(top or os.curdir):  # followlinks=False
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = os.path.relpath(os.path.join(folder, name), top or os.curdir)
+            if not name.startswith(".") and matches(path.split(os.sep), parts):
+                found.append(os.path.join(top, path))
+    return sorted(p for p in found if os.path.isfile(p))
+
+
+def matches(names: list[str], parts: list[str]) -> bool:
+    """Whether a path's `names` match a glob's `parts` (`**`: any number of names, fnmatch for the rest)."""
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return any(matches(names[i:], parts[1:]) for i in range(len(names) + 1))
+    return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and matches(names[1:], parts[1:])
 
 
 def bounded(batch: pa.RecordBatch, column: str, params: InputParams) -> Iterator[pa.RecordBatch]:

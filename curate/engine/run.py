@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance.files import atomic_path, write_atomic
@@ -30,6 +30,7 @@ from .executor import EXECUTORS, Executor
 from .layout import Layout
 from .plan import Plan
 from .reader import PLACES_KEPT
+from .schema import as_numpy
 from .stats import StepStats
 from .task import ReduceTask, StageTask, built_steps, file_sha256
 from .writers import write_jsonl
@@ -193,18 +194,18 @@ def _global_step(plan: Plan, layout: Layout, executor: Executor, stage: int) -> 
     reduced = executor.run(f"{planned.label} reduce", [ReduceTask(plan, layout, stage, p, parts) for p in range(parts)])
     t0 = time.perf_counter()
     step = built_steps(plan, stage, global_only=True)[0][1]
-    findings = pa.concat_tables([pq.read_table(layout.findings(stage, p)) for p in range(parts)],
+    findings = pa.concat_tables([pq.ParquetFile(layout.findings(stage, p)).read() for p in range(parts)],
                                 promote_options="default")
     decisions = step.decide(findings)
     missing = [c for c in step.decision_schema().names if c not in decisions.schema.names]
     if missing:
         raise RuntimeError(f"{planned.label}: decide() returned no {', '.join(missing)} column")
     decisions = decisions.select(step.decision_schema().names).cast(step.decision_schema())
-    decisions = decisions.take(pc.sort_indices(decisions, [("task", "ascending"), ("row", "ascending")]))
+    decisions = decisions.take(np.lexsort((as_numpy(decisions.column("row")), as_numpy(decisions.column("task")))))
     folder = layout.decision(stage + 1, 0).parent
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    tasks = decisions.column("task").to_numpy()
+    tasks = as_numpy(decisions.column("task"))
     for task in sorted(set(tasks.tolist())):
         lo, hi = int(tasks.searchsorted(task)), int(tasks.searchsorted(task, side="right"))
         with atomic_path(layout.decision(stage + 1, task)) as tmp:

@@ -28,7 +28,9 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from provenance.yamlfile import Strict
 
 from .registry import Registry
 
@@ -55,10 +57,11 @@ get_step = STEPS.get
 all_steps = STEPS.all
 
 
-class Params(BaseModel):
-    """Base for a step's parameters: unknown keys are errors, not silently ignored."""
+class Params(Strict):
+    """Base for a step's parameters, frozen: as for every config model, unknown keys are errors, not
+    silently ignored, and so is true/false where a number is expected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
 
 @dataclass

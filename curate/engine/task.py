@@ -26,6 +26,7 @@ from .errors import RunFailed
 from .layout import Layout
 from .plan import Plan, PlannedStep
 from .reader import ReadStats, bounded
+from .schema import as_numpy
 from .stats import Sources, StepStats
 from .step import ERROR, Filter, FilterResult, GlobalStep, Step
 from .writers import ShardWriter, write_jsonl
@@ -145,9 +146,9 @@ class _Decision(Filter):
 
     def __init__(self, path: Path, adds: dict[str, pa.DataType]):
         super().__init__(None)
-        saved = pq.read_table(path) if path.exists() else None
-        self.rows = saved.column("row").to_numpy() if saved is not None else np.empty(0, np.int64)
-        self.reasons = saved.column("reason").to_numpy(zero_copy_only=False) if saved is not None else None
+        saved = pq.ParquetFile(path).read() if path.exists() else None
+        self.rows = as_numpy(saved.column("row")) if saved is not None else np.empty(0, np.int64)
+        self.reasons = as_numpy(saved.column("reason")) if saved is not None else None
         self.saved, self.adds, self.offset = saved, adds, 0
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
@@ -213,8 +214,7 @@ class ReduceTask:
         lo, hi = key_range(self.part, self.parts)
         tables = []
         for task in range(len(self.plan.files)):
-            keys = pq.read_table(self.layout.keys(self.stage, task),
-                                 filters=[("partition_key", ">=", lo), ("partition_key", "<", hi)])
+            keys = _keys_in_range(self.layout.keys(self.stage, task), lo, hi)
             tables.append(keys.append_column("task", pa.repeat(pa.scalar(task, pa.int32()), keys.num_rows)))
         keys = pa.concat_tables(tables, promote_options="default")
         findings = step.reduce(keys)
@@ -224,6 +224,22 @@ class ReduceTask:
             pq.write_table(findings, tmp, compression="zstd")
         return {"part": self.part, "keys": keys.num_rows, "findings": findings.num_rows,
                 "seconds": round(time.perf_counter() - started, 4)}
+
+
+def _keys_in_range(path: Path, lo: int, hi: int) -> pa.Table:
+    """A task's keys with partition keys in [lo, hi): only the row groups whose statistics overlap
+    the range are read (the file is sorted by partition key)."""
+    pf = pq.ParquetFile(path)
+    column = pf.schema_arrow.get_field_index("partition_key")
+    groups = []
+    for g in range(pf.num_row_groups):
+        stats = pf.metadata.row_group(g).column(column).statistics
+        if stats is None or not stats.has_min_max or (stats.min < hi and stats.max >= lo):
+            groups.append(g)
+    table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
+    key = as_numpy(table.column("partition_key"))
+    inside = (key >= lo) & (key < hi)
+    return table if inside.all() else table.filter(pa.array(inside))
 
 
 def key_range(part: int, parts: int) -> tuple[int, int]:

@@ -59,7 +59,10 @@ class LocalExecutor(Executor):
     def launch(self, tasks: list[Task]) -> Iterator[dict]:
         workers = min(self.params.workers, len(tasks))
         log_path = str(self.log_path) if self.log_path else None
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(start_method()), initializer=_init_worker,
+        method = start_method()
+        if method == "fork":
+            import pandas  # noqa: F401 - pyarrow imports it on first use: once here, not ~0.2 s in every worker
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init_worker,
                                    initargs=(log_path,))
         futures = [pool.submit(complete, t) for t in tasks]  # forks every worker now, before any thread
         return _finished(pool, futures)
