@@ -120,7 +120,7 @@ def test_kill_9_then_rerun_gives_identical_output(tmp_path, sample, pipeline, vi
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     markers = out / "_work" / "stage-0" / "done"
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(markers.glob("*.json"))) < 2:
+    while time.time() < deadline and len(list(markers.glob("task-*.json"))) < 2:
         time.sleep(0.02)
     if victim == "run":
         os.killpg(proc.pid, signal.SIGKILL)
@@ -129,7 +129,7 @@ def test_kill_9_then_rerun_gives_identical_output(tmp_path, sample, pipeline, vi
             os.kill(child, signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode != 0
-    done_before = len(list(markers.glob("*.json")))
+    done_before = len(list(markers.glob("task-*.json")))
     assert 2 <= done_before < 20, "the kill should land mid-run"
     assert main(["run", str(path)]) == 0
     assert shard_bytes(out) == shard_bytes(reference)
