@@ -3,57 +3,72 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import textwrap
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from provenance.yamlfile import ConfigError
 
 console = Console(stderr=True)
+SET_HELP = "override a config value, e.g. executor.workers=4 (repeatable)"
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args) or 0
+    except ConfigError as err:
+        for line in err.errors:
+            console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gristmill", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gristmill {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     p = verbs.add_parser("run", help="run a curation pipeline")
-    p.add_argument("pipeline")
+    p.add_argument("pipeline", help="a pipeline YAML (pipelines/quickstart.yaml is one)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. executor.workers=4")
+                   help=SET_HELP)
     p.add_argument("--overwrite", action="count", default=0,
                    help="replace another gristmill run at output.path (twice: delete whatever is there)")
     p.set_defaults(func=cmd_run)
 
-    p = verbs.add_parser("validate", help="check a pipeline file without reading any data")
-    p.add_argument("pipeline")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p = verbs.add_parser("validate", help="check a YAML file (pipeline, tokenize, train, mixture, mix) without reading data")
+    p.add_argument("pipeline", help="the YAML file to check")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     p.set_defaults(func=cmd_validate)
 
-    p = verbs.add_parser("steps", help="list every step with its parameters and columns")
+    p = verbs.add_parser("steps", help="list every step and reader with its parameters and columns")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_steps)
 
     p = verbs.add_parser("inspect", help="schema, counts and a few rows of a run's output")
-    p.add_argument("output")
-    p.add_argument("--rows", type=int, default=3)
+    p.add_argument("output", help="a run's output folder (curation, tokenize or train)")
+    p.add_argument("--rows", type=int, default=3, help="documents to show (curation output)")
     p.set_defaults(func=cmd_inspect)
 
     p = verbs.add_parser("tokenize", help="curated Parquet -> per-source token shards (+ a BPE tokenizer)")
-    p.add_argument("config")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("config", help="a tokenize YAML (pipelines/tokenize.yaml is one)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace token shards made with another config")
     p.set_defaults(func=cmd_tokenize)
 
     p = verbs.add_parser("train", help="train a model on token shards by a train YAML (resumes if interrupted)")
-    p.add_argument("config")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("config", help="a train YAML (pipelines/train_tiny.yaml is one)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     p.add_argument("--nproc", type=int, default=1, help="processes on this machine (torchrun; FSDP across them)")
     p.set_defaults(func=cmd_train)
 
@@ -64,35 +79,76 @@ def main(argv: list[str] | None = None) -> int:
                        ("propose", "the best mixture under the caps -> a mixture YAML `gristmill train` reads"),
                        ("validate", "train held-out mixtures, the proposal and the baselines; write the report")]:
         p = mix_verbs.add_parser(name, help=text)
-        p.add_argument("config", nargs="?" if name == "fit" else None)
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("config", nargs="?" if name == "fit" else None, help="a mix YAML (pipelines/mix.yaml is one)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
         p.set_defaults(func=cmd_mix)
     fit = mix_verbs.choices["fit"]
     fit.add_argument("--mixtures", help="CSV of weights (index + one column per domain), e.g. RegMix's")
     fit.add_argument("--metrics", help="CSV of metrics (index + one column per metric)")
     fit.add_argument("--target", action="append", default=[], help="metric column to predict (repeatable)")
-    fit.add_argument("--law", default="loglinear", choices=["loglinear", "lightgbm"])
-    fit.add_argument("--folds", type=int, default=5)
-    fit.add_argument("--out", default="out/mix")
+    fit.add_argument("--law", default="loglinear", choices=["loglinear", "lightgbm"], help="the mixing law to fit")
+    fit.add_argument("--folds", type=int, default=5, help="k of the k-fold scores")
+    fit.add_argument("--out", default="out/mix", help="folder for the fit's report")
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    try:
-        return args.func(args) or 0
-    except ConfigError as err:
-        for line in err.errors:
-            console.print(f"[red]error[/red] {line}", highlight=False, soft_wrap=True)
-        return 2
+    return parser
 
 
 def cmd_validate(args) -> int:
-    from curate.engine.plan import load_plan
+    """Check any gristmill YAML with the model of its kind, recognised by its keys."""
+    from provenance.yamlfile import load_yaml
 
-    plan = load_plan(args.pipeline, args.overrides)
-    steps = sum(len(s.all_steps) for s in plan.stages)
-    console.print(f"{args.pipeline}: ok: {steps} steps in {len(plan.stages)} stage(s), "
-                  f"{len(plan.files)} input file(s); output columns: {', '.join(plan.columns)}", highlight=False)
+    kind = yaml_kind(load_yaml(args.pipeline).data)
+    if kind == "pipeline":
+        from curate.engine.plan import load_plan
+
+        plan = load_plan(args.pipeline, args.overrides)
+        summary = (f"{sum(len(s.all_steps) for s in plan.stages)} steps in {len(plan.stages)} stage(s), "
+                   f"{len(plan.files)} input file(s); output columns: {', '.join(plan.columns)}")
+    elif kind == "tokenize":
+        from provenance.yamlfile import load
+        from train.tokenize import TokenizeConfig, input_files
+
+        try:
+            summary = f"{len(input_files(load(args.pipeline, TokenizeConfig, args.overrides)))} input file(s)"
+        except ConfigError as err:
+            raise ConfigError([e if e.startswith(args.pipeline) else f"{args.pipeline}: {e}" for e in err.errors]) from None
+    elif kind == "train":
+        from train.config import load_train_config
+
+        cfg = load_train_config(args.pipeline, args.overrides)
+        summary = f"{len(cfg.stages)} stage(s): {', '.join(s.name for s in cfg.stages)}"
+    elif kind == "mixture":
+        from provenance.yamlfile import apply_overrides, validate
+        from train.config import mixture_errors
+        from train.data import MixtureConfig
+
+        doc = load_yaml(args.pipeline)
+        apply_overrides(doc, args.overrides)
+        mixture = validate(doc, MixtureConfig)
+        if errors := mixture_errors(mixture, doc, ()):
+            raise ConfigError(errors)
+        summary = f"{len(mixture.weights)} source(s) from {mixture.tokens}"
+    else:
+        from mixing.config import load_plan as load_mix
+
+        summary = f"{len(load_mix(args.pipeline, args.overrides).domains.names)} domain(s)"
+    console.print(f"{args.pipeline}: ok ({kind}): {summary}", highlight=False, soft_wrap=True)
     return 0
+
+
+def yaml_kind(data: dict) -> str:
+    """Which kind of gristmill YAML `data` is, by its keys (a pipeline when nothing else fits, so that its
+    errors name what a pipeline needs)."""
+    keys = set(data)
+    if "stages" in keys:
+        return "train"
+    if "inputs" in keys:
+        return "tokenize"
+    if "weights" in keys:
+        return "mixture"
+    if keys & {"sweep", "prior", "target", "caps"}:
+        return "mix"
+    return "pipeline"
 
 
 def cmd_run(args) -> int:
@@ -121,18 +177,25 @@ def cmd_run(args) -> int:
 
 
 def _print_summary(manifest) -> None:
-    table = Table(title=f"{manifest.name}: {manifest.output.path}")
-    for col in ("step", "docs in", "docs out", "MB out", "removed", "s"):
-        table.add_column(col, justify="left" if col in ("step", "removed") else "right")
-    read = manifest.read
-    problems = "\n".join(f"{v:,} {k}" for k, v in read.skipped.items())
-    table.add_row("read", "", f"{read.docs:,}", f"{read.bytes / 1e6:.2f}", problems, "")
+    """The run's steps, one line each, with what each removed on the lines below: fits 80 columns."""
+    out = Console(stderr=True, width=min(console.width, 100), highlight=False)
+    read, name_width = manifest.read, max([len(s.step) for s in manifest.steps] + [4])
+    out.print(f"[bold]{manifest.name}[/bold]: {manifest.output.docs:,} of {read.docs:,} documents kept, "
+              f"{manifest.seconds:.1f} s -> {manifest.output.path}")
+    out.print(f"{'step':<{name_width}} {'docs in':>10} {'docs out':>10} {'MB out':>8} {'s':>7}", style="dim")
+    out.print(f"{'read':<{name_width}} {'':>10} {read.docs:>10,} {read.bytes / 1e6:>8.2f}")
+    _print_counts(out, "skipped", read.skipped)
     for s in manifest.steps:
-        removed = "\n".join(f"{v:,} {k}" for k, v in sorted(s.removed.items(), key=lambda kv: -kv[1]))
-        counted = "\n".join(f"{v:,} {k}" for k, v in sorted(s.counters.items()))
-        table.add_row(s.step, f"{s.docs_in:,}", f"{s.docs_out:,}", f"{s.bytes_out / 1e6:.2f}",
-                      "\n".join(x for x in (removed, counted) if x), f"{s.seconds:.2f}")
-    console.print(table)
+        out.print(f"{s.step:<{name_width}} {s.docs_in:>10,} {s.docs_out:>10,} {s.bytes_out / 1e6:>8.2f} {s.seconds:>7.2f}")
+        _print_counts(out, "removed", s.removed)
+        _print_counts(out, "counted", s.counters)
+
+
+def _print_counts(out: Console, label: str, counts: dict[str, int]) -> None:
+    if counts:
+        items = ", ".join(f"{n:,}\xa0{k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))  # kept together
+        out.print(textwrap.fill(items, width=out.width - 2, initial_indent=f"  {label}: ",
+                                subsequent_indent=" " * (len(label) + 4)).replace("\xa0", " "), soft_wrap=True)
 
 
 def cmd_tokenize(args) -> int:
@@ -188,26 +251,45 @@ def cmd_mix(args) -> int:
 
 
 def cmd_steps(args) -> int:
+    from curate.engine.reader import READERS
     from curate.engine.step import all_steps
 
-    rows = []
-    for name, cls in all_steps().items():
-        params = {k: {"type": _type_name(f.annotation), "default": None if f.is_required() else f.default,
-                      "required": f.is_required()} for k, f in cls.Params.model_fields.items()}
-        rows.append({"name": name, "kind": cls.__mro__[1].__name__, "doc": (cls.__doc__ or "").strip(),
-                     "params": params, "needs": {k: str(v) for k, v in cls.needs.items()},
-                     "adds": {k: str(v) for k, v in cls.adds.items()}})
+    def described(cls) -> list[dict]:
+        return [{"name": name, "kind": c.__mro__[1].__name__, "doc": (c.__doc__ or "").strip(),
+                 "params": _params(c.Params), "needs": {k: str(v) for k, v in getattr(c, "needs", {}).items()},
+                 "adds": {k: str(v) for k, v in getattr(c, "adds", {}).items()}} for name, c in cls.items()]
+
+    rows = described(all_steps()) + described(READERS.all())
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    out = Console()
+    out = Console(highlight=False)
     for r in rows:
-        out.print(f"[bold]{r['name']}[/bold] ({r['kind']}): {r['doc']}", highlight=False)
+        out.print(f"[bold]{r['name']}[/bold] ({r['kind']}): {r['doc']}")
         for k, p in r["params"].items():
             default = "required" if p["required"] else f"default {p['default']!r}"
-            out.print(f"    {k}: {p['type']} ({default})", highlight=False)
-        out.print(f"    needs: {', '.join(r['needs']) or '-'}   adds: {', '.join(r['adds']) or '-'}", highlight=False)
+            out.print(f"    {k}: {p['type']} ({default})" + (f": {p['doc']}" if p["doc"] else ""))
+        if r["kind"] != "Reader":
+            out.print(f"    needs: {', '.join(r['needs']) or '-'}   adds: {', '.join(r['adds']) or '-'}")
     return 0
+
+
+def _params(model) -> dict[str, dict]:
+    """A params model's fields: type, default, and what each means (its description, else the comment
+    after it in the source)."""
+    comments = {}
+    for cls in reversed(model.__mro__):
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for line in source.splitlines():
+            found = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
+            if found:
+                comments[found.group(1)] = found.group(2).strip()
+    return {k: {"type": _type_name(f.annotation), "default": None if f.is_required() else f.default,
+                "required": f.is_required(), "doc": f.description or comments.get(k, "")}
+            for k, f in model.model_fields.items() if k != "reader"}
 
 
 def _type_name(annotation) -> str:
@@ -217,15 +299,24 @@ def _type_name(annotation) -> str:
 
 
 def cmd_inspect(args) -> int:
+    """A curation run (manifest.json), a tokenize output (meta.json) or a training run (summary.json)."""
+    folder = Path(args.output)
+    if (folder / "manifest.json").exists():
+        return _inspect_run(folder, args.rows)
+    if (folder / "meta.json").exists():
+        return _inspect_tokens(folder)
+    if (folder / "summary.json").exists() or (folder / "metrics.jsonl").exists():
+        return _inspect_training(folder)
+    raise ConfigError([f"{folder}: no manifest.json (curation), meta.json (tokenize) or summary.json (train) here; "
+                       "is it a finished gristmill output?"])
+
+
+def _inspect_run(folder: Path, rows: int) -> int:
     import polars as pl
 
     from provenance.manifest import RunManifest
 
-    folder = Path(args.output)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
-        raise ConfigError([f"{folder}: no manifest.json here; is it a finished gristmill run?"])
-    manifest = RunManifest.load(manifest_path)
+    manifest = RunManifest.load(folder / "manifest.json")
     shards = [folder / s.name for s in manifest.output.shards]
     out = Console()
     out.print(f"[bold]{manifest.name}[/bold]  config {manifest.config_hash[:12]}  "
@@ -241,10 +332,55 @@ def cmd_inspect(args) -> int:
     by_source = frame.group_by("source").agg(pl.len().alias("docs"),
                                              pl.col("text").str.len_bytes().sum().alias("bytes")).sort("source")
     out.print(by_source.collect())
-    for row in frame.head(args.rows).select("id", "source", "text").collect().iter_rows(named=True):
+    for row in frame.head(rows).select("id", "source", "text").collect().iter_rows(named=True):
         text = row["text"][:200].replace("\n", " ")
         out.print(f"- {row['id']} [{row['source']}] {text}…", highlight=False)
     return 0
+
+
+def _inspect_tokens(folder: Path) -> int:
+    meta = json.loads((folder / "meta.json").read_text())
+    out = Console(highlight=False)
+    out.print(f"[bold]tokens[/bold] {folder}: vocabulary {meta['vocab_size']:,}, {meta['dtype']}, "
+              f"{len(meta.get('files', []))} input file(s)")
+    out.print(f"{'source':<28} {'train tokens':>14} {'val tokens':>12} {'docs':>9} {'MB':>9}", style="dim")
+    for source, entry in meta["sources"].items():
+        train, val = entry.get("train", {}), entry.get("val", {})
+        docs = train.get("docs", 0) + val.get("docs", 0)
+        size = (train.get("bytes", 0) + val.get("bytes", 0)) / 1e6
+        out.print(f"{source:<28} {train.get('tokens', 0):>14,} {val.get('tokens', 0):>12,} {docs:>9,} {size:>9.2f}")
+    for run in meta.get("curated_runs", []):
+        out.print(f"from curated run {run['name']} ({run['manifest']}, sha256 {run['sha256'][:12]})")
+    return 0
+
+
+def _inspect_training(folder: Path) -> int:
+    out = Console(highlight=False)
+    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").exists() else {}
+    losses = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()
+              if '"loss"' in line] if (folder / "metrics.jsonl").exists() else []
+    last = next((m for m in reversed(losses) if "loss" in m), None)
+    state = "finished" if summary else "not finished"
+    out.print(f"[bold]training[/bold] {folder} ({state}): {summary.get('steps', last['step'] if last else 0):,} steps, "
+              f"{summary.get('tokens', 0):,} tokens" + (f"; last loss {last['loss']:.4f} at step {last['step']}"
+                                                         if last else ""))
+    for source, val in summary.get("val", {}).items():
+        out.print(f"  validation {source}: loss {val['loss']:.4f}, {val['bpb']:.4f} bits per byte")
+    checkpoints = sorted(p.name for p in (folder / "checkpoints").glob("step-*")) if (folder / "checkpoints").exists() else []
+    out.print(f"checkpoints: {', '.join(checkpoints) or 'none'}")
+    for stage in summary.get("inputs", []):
+        out.print(f"stage {stage.get('stage')}: tokens {stage.get('tokens', {}).get('path')}, "
+                  f"mixture {(stage.get('mixture') or {}).get('path', 'inline')}")
+    return 0
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("gristmill")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """YAML config files with line numbers: load, apply `--set` overrides, validate with pydantic.
 
 Shared by every gristmill package, so that any mistake in any YAML file surfaces the same way:
-a `ConfigError` naming the file, the line and the key, before any work starts.
+a `ConfigError` naming the file, the line and the key, before any work starts. Besides YAML syntax,
+loading refuses a key given twice in one mapping, nesting deeper than `MAX_DEPTH`, and aliases that
+stand for more than `ALIAS_BUDGET` nodes in all (a "billion laughs" file of a few lines would
+otherwise expand to gigabytes); each alias becomes its own copy, so that `--set` changes one place.
+Config models (`Strict`) refuse unknown keys and true/false where a number is expected.
 """
 
 from __future__ import annotations
@@ -11,9 +15,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 M = TypeVar("M", bound=BaseModel)
+
+ALIAS_BUDGET = 100_000  # nodes that aliases may stand for, counted as if expanded; a config needs dozens
+MERGE = "tag:yaml.org,2002:merge"  # the tag of `<<`, which may be given more than once
+MAX_DEPTH = 100  # levels of nesting; deeper would exhaust Python's stack before any error is reported
 
 
 class ConfigError(Exception):
@@ -42,16 +51,67 @@ class Located:
         return f"{self.path}:{self.line(keys)}: {where}: {message}"
 
 
-def _walk(node: yaml.Node, keys: tuple, lines: dict[tuple, int]) -> None:
+class _Loader(yaml.SafeLoader):
+    """Composes each node once (an alias is the node it names, not a copy), keeping the size each node
+    would have with its aliases expanded, so that aliases standing for too much are refused before
+    anything expands them: the walk below, `_unshared`, pydantic."""
+
+    def __init__(self, text: str, path: str):
+        super().__init__(text)
+        self.path, self.sizes, self.aliased, self.depth = path, {}, 0, 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        where = f"{self.path}:{event.start_mark.line + 1}"
+        if self.depth == MAX_DEPTH:
+            raise ConfigError([f"{where}: nested more than {MAX_DEPTH} levels deep"])
+        self.depth += 1
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if isinstance(event, yaml.AliasEvent):
+            if id(node) not in self.sizes:
+                raise ConfigError([f"{where}: alias *{event.anchor} is inside its own anchor"])
+            self.aliased += self.sizes[id(node)]
+            if self.aliased > ALIAS_BUDGET:
+                raise ConfigError([f"{where}: aliases expand to more than {ALIAS_BUDGET} nodes"])
+        else:
+            children = (node.value if isinstance(node, yaml.SequenceNode) else
+                        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+            self.sizes[id(node)] = 1 + sum(self.sizes[id(child)] for child in children)
+        return node
+
+
+def _unshared(data: Any) -> Any:
+    """`data` with every alias its own copy (the constructor shares one object between them)."""
+    if isinstance(data, dict):
+        return {k: _unshared(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_unshared(v) for v in data]
+    return data
+
+
+def _walk(node: yaml.Node, keys: tuple, lines: dict[tuple, int], twice: list[tuple], seen: set[int]) -> None:
+    """Record the line of every key path, and each key given twice as (key path, line, first line).
+    A node is walked once, however many aliases lead to it: key paths below an alias are located
+    where it is used (its key, or its list)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     lines.setdefault(keys, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            child = keys + (key_node.value,)
-            lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines)
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a list or mapping as a key: the constructor refuses it
+            child, line = keys + (key_node.value,), key_node.start_mark.line + 1
+            if key_node.value in first and key_node.tag != MERGE:
+                twice.append((child, line, first[key_node.value]))
+            first.setdefault(key_node.value, line)
+            lines[child] = line
+            _walk(value_node, child, lines, twice, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, keys + (i,), lines)
+            _walk(item, keys + (i,), lines, twice, seen)
 
 
 def load_yaml(path: str | os.PathLike) -> Located:
@@ -60,16 +120,22 @@ def load_yaml(path: str | os.PathLike) -> Located:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
+    data, lines, twice = None, {}, []
+    loader = _Loader(text, path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _walk(node, (), lines, twice, set())  # before constructing, which rewrites merge keys (`<<:`)
+            data = _unshared(loader.construct_document(node))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         raise ConfigError([f"{path}:{line}: invalid YAML: {getattr(err, 'problem', err)}"]) from None
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
+    finally:
+        loader.dispose()
+    if twice:
+        raise ConfigError([f"{path}:{line}: {'.'.join(map(str, keys))}: given twice, first on line {first}"
+                           for keys, line, first in twice])
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: expected a mapping of keys at the top level"])
     return Located(path, data, lines)
@@ -103,10 +169,32 @@ def apply_overrides(doc: Located, overrides: list[str]) -> None:
                     raise ConfigError([f"--set {item!r}: {'.'.join(map(str, keys))} is empty"])
 
 
+def _bools_as_numbers(raw: Any, value: Any, where: tuple = ()) -> list[tuple]:
+    """The key paths where validating `raw` into `value` turned a true/false into a number."""
+    if isinstance(raw, bool):
+        return [where] if type(value) in (int, float) else []
+    if isinstance(raw, list) and isinstance(value, (list, tuple)):
+        return [p for i, (r, v) in enumerate(zip(raw, value)) for p in _bools_as_numbers(r, v, where + (i,))]
+    if isinstance(raw, dict) and isinstance(value, dict):
+        return [p for k, v in value.items() if k in raw for p in _bools_as_numbers(raw[k], v, where + (k,))]
+    return []
+
+
 class Strict(BaseModel):
-    """Base for config models: unknown keys are errors, not silently ignored."""
+    """Base for config models: unknown keys are errors, not silently ignored, and so is true/false
+    where a number is expected (pydantic's lax mode reads `min_words: true` as 1). Not pydantic's strict
+    mode: that would also refuse a YAML list for a tuple field, and `lr: 3e-4`, a string to PyYAML."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _no_bool_numbers(cls, raw: Any, handler):
+        value = handler(raw)
+        if where := _bools_as_numbers(raw, value):
+            at = f" (at {'.'.join(map(str, where[0]))})" if where[0] else ""
+            raise PydanticCustomError("bool_number", "Input should be a number, not true/false{at}", {"at": at})
+        return value
 
 
 def validate(doc: Located, model: type[M]) -> M:

@@ -101,3 +101,24 @@ def test_every_step_resolves_from_its_name_alone():
     assert "filter.gopher.quality" in names
     code = "from curate.engine.step import get_step; import sys; [get_step(n) for n in sys.argv[1:]]"
     subprocess.run([sys.executable, "-c", code, *names], check=True)
+
+
+@pytest.mark.parametrize("steps", ["filter.length", {"filter.length": {"min_words": 5}}])
+def test_steps_of_the_wrong_shape_are_one_error(sample, pipeline, steps):
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"]}, "steps": steps})
+    with pytest.raises(ConfigError) as info:
+        load_plan(str(path))
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith("steps:"))
+    assert info.value.errors == [f"{path}:{line}: steps: Value error, steps must be a list of "
+                                 "`- step.name: {params}` items"]
+
+
+def test_true_is_not_a_number(sample, pipeline):
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"]},
+                     "steps": [{"filter.length": {"min_words": True}}],
+                     "output": {"path": "out", "keep_rejected": True}})
+    with pytest.raises(ConfigError) as info:
+        load_plan(str(path))
+    assert sorted(e.split(": ", 1)[1] for e in info.value.errors) == [
+        "output.keep_rejected: Input should be a number, not true/false",
+        "steps.0.filter.length.min_words: Input should be a number, not true/false"]

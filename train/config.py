@@ -3,13 +3,15 @@ the switches for compile, activation checkpointing, kernels and checkpoints."""
 
 from __future__ import annotations
 
+import difflib
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from provenance.yamlfile import ConfigError, Strict, load, load_yaml, validate
+from provenance.yamlfile import ConfigError, Located, Strict, apply_overrides, load_yaml, validate
 
-from .data import MixtureConfig
+from .data import MixtureConfig, read_meta
 
 
 class ModelSpec(Strict):
@@ -19,6 +21,13 @@ class ModelSpec(Strict):
     n_heads: int | None = None
     n_kv_heads: int | None = None
     ffn_dim: int | None = None
+
+    @model_validator(mode="after")
+    def _known_size(self):
+        from .model import model_config  # imports torch: only when a train YAML is checked
+
+        model_config(self.size, **self.model_dump(exclude={"size"}, exclude_none=True))  # ValueError names the sizes
+        return self
 
 
 class LRConfig(Strict):
@@ -84,10 +93,41 @@ def resolve_mixture(stage: StageConfig) -> MixtureConfig:
 
 
 def load_train_config(path: str, overrides: list[str] = ()) -> TrainConfig:
-    cfg = load(path, TrainConfig, overrides)
+    """The train YAML with every mixture it names checked against its tokens (sources, weights), each
+    error with its file, line and key, before any data is loaded."""
+    doc = load_yaml(path)
+    apply_overrides(doc, list(overrides))
+    cfg = validate(doc, TrainConfig)
+    errors = []
     for i, stage in enumerate(cfg.stages):
-        try:
-            resolve_mixture(stage)
-        except ConfigError as err:
-            raise ConfigError([f"{path}: stages.{i}.mixture: {e}" for e in err.errors]) from None
+        if isinstance(stage.mixture, MixtureConfig):
+            mixture, where, keys = stage.mixture, doc, ("stages", i, "mixture")
+        else:
+            try:
+                where = load_yaml(stage.mixture)
+                mixture, keys = validate(where, MixtureConfig), ()
+            except ConfigError as err:
+                errors += [f"{doc.error(('stages', i, 'mixture'), 'in the mixture file:')} {e}" for e in err.errors]
+                continue
+        errors += mixture_errors(mixture, where, keys)
+    if errors:
+        raise ConfigError(errors)
     return cfg
+
+
+def mixture_errors(mixture: MixtureConfig, doc: Located, keys: tuple) -> list[str]:
+    """Sources a mixture names that its tokens do not hold, and impossible weights."""
+    if not (Path(mixture.tokens) / "meta.json").is_file():
+        return [doc.error(keys + ("tokens",), f"{mixture.tokens} has no meta.json; run `gristmill tokenize` first")]
+    known = list(read_meta(mixture.tokens)["sources"])
+    errors = []
+    for source, weight in mixture.weights.items():
+        if source not in known:
+            close = difflib.get_close_matches(source, known, n=2)
+            hint = f"did you mean {', '.join(close)}?" if close else f"sources there: {', '.join(known)}"
+            errors.append(doc.error(keys + ("weights", source), f"no source {source!r} in {mixture.tokens}; {hint}"))
+        if weight < 0:
+            errors.append(doc.error(keys + ("weights", source), "a weight cannot be negative"))
+    if not errors and not any(mixture.weights.values()):
+        errors.append(doc.error(keys + ("weights",), "every weight is zero"))
+    return errors
