@@ -107,7 +107,7 @@ def test_broken_records_and_charsets(tmp_path):
         assert para[:200] in text
 
 
-def test_truncated_and_lying_warcs_keep_what_precedes_the_damage(tmp_path, caplog):
+def test_truncated_and_lying_warcs_lose_only_what_is_damaged(tmp_path, caplog):
     raw = WARC.read_bytes()
     cut = tmp_path / "cut.warc.gz"
     cut.write_bytes(raw[: len(raw) // 2])
@@ -120,12 +120,14 @@ def test_truncated_and_lying_warcs_keep_what_precedes_the_damage(tmp_path, caplo
         length.group(0), b"Content-Length: %d" % (int(length.group(1)) + 5000)) + plain[head_end:])
     whole = rows(read_warc(WARC)[0])
     with caplog.at_level(logging.WARNING, logger="gristmill"):
-        for path in (cut, lying):
-            docs = rows(read_warc(path)[0])
-            stats = read_warc(path)[1]
-            assert stats.skipped["corrupt_file"] == 1
-            assert 0 < len(docs) < len(whole)
-            assert [d["id"] for d in docs] == [d["id"] for d in whole[: len(docs)]]
+        batches, stats = read_warc(cut)  # what precedes the cut is kept
+        docs = rows(batches)
+        assert stats.skipped["corrupt_file"] == 1 and 0 < len(docs) < len(whole)
+        assert [d["id"] for d in docs] == [d["id"] for d in whole[: len(docs)]]
+        batches, stats = read_warc(lying)  # a Content-Length 5000 bytes too long costs its record only
+        assert stats.skipped["corrupt_record"] == 1 and stats.places["corrupt_record"] == [f"{lying}@{starts[8]}"]
+        kept = [(d["id"], d["origin"]["row"]) for d in whole if d["origin"]["row"] != 8]
+        assert [(d["id"], d["origin"]["row"]) for d in rows(batches)] == kept and len(kept) == len(whole) - 1
     assert f"{cut}@" in caplog.text and f"{lying}@" in caplog.text
 
 

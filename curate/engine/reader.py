@@ -50,7 +50,8 @@ class InputParams(Strict):
     # run's memory does not depend on how large its documents are.
     batch_size: int = Field(1000, gt=0)
     batch_mb: float = Field(4, gt=0)
-    max_doc_mb: float = Field(64, gt=0)  # a larger document (JSON line, WARC record body, text value) is skipped
+    # A larger document (JSON line, WARC record body, Parquet text) is counted and skipped.
+    max_doc_mb: float = Field(64, gt=0)
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -179,7 +180,7 @@ def list_files(patterns: list[str]) -> list[str]:
     files, seen, errors = [], set(), []
     for pattern in patterns:
         if GLOB_CHARS & set(pattern):
-            found = walk(pattern) if "**" in pattern else sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+            found = walk(pattern) if "**" in pattern else sorted(filter(os.path.isfile, glob.glob(pattern)))
             if not found:
                 errors.append(f"input.paths: {pattern!r} matches no files")
         elif os.path.isdir(pattern):  # rglob does not enter symlinked folders

@@ -2,7 +2,8 @@
 
 Malformed JSON, lines that are not objects and lines without a string text field are counted and
 logged with file:line; invalid UTF-8 is replaced and counted; a corrupt or truncated compressed file
-keeps the documents before the damage.
+keeps the documents before the damage. Lines are read at most `input.max_doc_mb` at a time: a longer one
+is read past, not held, and counted as `doc_too_large`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ def open_stream(path: str) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
+def skip_line(stream: io.BufferedIOBase) -> int:
+    """Reads past the rest of the current line, a MiB at a time; returns the bytes read."""
+    skipped = 0
+    while piece := stream.readline(1 << 20):
+        skipped += len(piece)
+        if piece.endswith(b"\n"):
+            break
+    return skipped
+
+
 def as_string(value) -> str | None:
     """A field as the string column it becomes: strings as they are, anything else as its JSON."""
     if value is None or isinstance(value, str):
@@ -44,7 +55,7 @@ class JsonlReader(Reader):
         schema = self.schema()
         rows: dict[str, list] = {n: [] for n in schema.names if n != "origin"}
         lines, offsets = [], []
-        line_no, offset, flushed_at, limit = 0, 0, 0, cfg.batch_bytes
+        line_no, offset, flushed_at, limit, max_doc = 0, 0, 0, cfg.batch_bytes, cfg.max_doc_bytes
 
         def flush() -> pa.RecordBatch:
             columns = {**rows, "origin": origin(pa.repeat(pa.scalar(path), len(lines)), lines, offsets)}
@@ -55,10 +66,14 @@ class JsonlReader(Reader):
 
         with open_stream(path) as stream:
             try:
-                for raw in stream:
+                while raw := stream.readline(max_doc + 1):
                     line_no += 1
                     start, offset = offset, offset + len(raw)
                     where = f"{path}:{line_no}"
+                    if len(raw) > max_doc and not raw.endswith(b"\n"):
+                        offset += skip_line(stream)
+                        stats.problem("doc_too_large", where, f"a line over {cfg.max_doc_mb:g} MiB")
+                        continue
                     if not raw.strip():
                         continue
                     try:

@@ -1,4 +1,6 @@
-"""The `parquet` reader: Parquet files, read in row batches; rows with a null text are counted and dropped."""
+"""The `parquet` reader: Parquet files, read in row batches, row group by row group. Rows with a null text
+or one over `input.max_doc_mb` are counted and dropped; a row group that cannot be read (a corrupt page)
+is counted as `corrupt_row_group` with its file and number, and the other row groups are read."""
 
 from __future__ import annotations
 
@@ -36,10 +38,14 @@ class ParquetReader(Reader):
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(path)
-        row = 0
-        for batch in pf.iter_batches(batch_size=self.params.batch_size, columns=self.wanted(pf.schema_arrow.names)):
-            yield from bounded(self.to_core(batch, path, row, stats), "text", self.params)
-            row += batch.num_rows
+        columns, start = self.wanted(pf.schema_arrow.names), 0
+        for group in range(pf.num_row_groups):
+            row = start
+            batches = pf.iter_batches(batch_size=self.params.batch_size, row_groups=[group], columns=columns)
+            for batch in readable(batches, stats, f"{path} row group {group}"):
+                yield from bounded(self.to_core(batch, path, row, stats), "text", self.params)
+                row += batch.num_rows
+            start += pf.metadata.row_group(group).num_rows
 
     def wanted(self, names: list[str]) -> list[str]:
         """The input columns this reader uses."""
@@ -48,7 +54,7 @@ class ParquetReader(Reader):
                                           *p.keep_columns}]
 
     def to_core(self, batch: pa.RecordBatch, path: str, row0: int, stats: ReadStats) -> pa.RecordBatch:
-        """A columnar input batch -> the document table (rows with a null text counted and dropped)."""
+        """A columnar input batch -> the document table (rows with a null or too large text dropped, counted)."""
         cfg, n, names = self.params, batch.num_rows, batch.schema.names
         rows = np.arange(row0, row0 + n, dtype=np.int64)
         text = batch.column(cfg.text_field)
@@ -70,9 +76,22 @@ class ParquetReader(Reader):
         for c in cfg.keep_columns:
             columns[c] = batch.column(c) if c in names else pa.nulls(n, pa.string())
         out = pa.RecordBatch.from_pydict(columns)
-        if text.null_count:
-            for r in rows[np.asarray(pc.is_null(text))][:10]:
-                stats.problem("missing_text", f"{path}:{r}", "null text")
-            stats.skipped["missing_text"] += max(0, text.null_count - 10)
-            out = out.filter(pc.is_valid(text))
-        return out
+        sizes = pc.binary_length(text)
+        for kind, bad, detail in (("missing_text", pc.is_null(text), "null text"),
+                                  ("doc_too_large", pc.greater(sizes, cfg.max_doc_bytes).fill_null(False),
+                                   f"a text over {cfg.max_doc_mb:g} MiB")):
+            dropped = rows[np.asarray(bad)]
+            for r in dropped[:10]:
+                stats.problem(kind, f"{path}:{r}", detail)
+            if len(dropped) > 10:
+                stats.skipped[kind] += len(dropped) - 10
+        keep = pc.less_equal(sizes, cfg.max_doc_bytes).fill_null(False)
+        return out if pc.all(keep).as_py() else out.filter(keep)
+
+
+def readable(batches: Iterator[pa.RecordBatch], stats: ReadStats, where: str) -> Iterator[pa.RecordBatch]:
+    """`batches` up to one that cannot be read, which is counted as a `corrupt_row_group` at `where`."""
+    try:
+        yield from batches
+    except (OSError, pa.ArrowException) as err:
+        stats.problem("corrupt_row_group", where, str(err))

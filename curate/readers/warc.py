@@ -11,12 +11,22 @@ their transfer or content encoding (wget keeps `chunked`; a capture that asked
 for gzip keeps gzip) are decoded where the bytes really are encoded: archives
 also store decoded bodies under the original headers.
 `origin` carries file, record index, byte offset, WARC-Record-ID and
-WARC-Date, so every document can be traced to its bytes.
+WARC-Date, so every document can be traced to its bytes; `url` is the
+WARC-Target-URI without the angle brackets wget writes round it.
 
-fastwarc stops quietly at damage; after the last record the reader checks
-that the rest of the file really is that record, and counts and logs a
-`corrupt_file` with file and offset where it is not. A last record that is
-itself cut short is that `corrupt_file`, not a document.
+A record whose body is over `input.max_doc_mb` is skipped as `doc_too_large`
+before its body is read (its Content-Length says so; fastwarc reads no further
+than that however far a gzip member inflates). Every record counts once: as a
+document or by its reason, settled only once the next record shows it whole.
+
+fastwarc stops at damage, quietly or raising; after the last record the reader
+checks that the rest of the file really is that record. Where it is not, the
+file is searched for the next record start (a `WARC/1.0` or `WARC/1.1` line, in
+a gzip file a member that inflates to one) and read on from there: a Content-Length
+too short or too long in a middle record costs that record, counted as
+`corrupt_record` with file and offset, and no later one. With no record after
+the damage it is a `corrupt_file`; a last record that is itself cut short is
+that `corrupt_file`, not a document.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curate.engine.reader import Reader, ReadStats, origin, register
+from curate.engine.reader import InputParams, Reader, ReadStats, origin, register
 from curate.engine.schema import CORE, doc_id
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -36,7 +46,10 @@ CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 STATUS = re.compile(r"^(?:HTTP/\d(?:\.\d)?\s+)+(\d{3})(?:\s|$)")
 CHUNK = re.compile(rb"([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?\r\n")
 GZIP_OR_ZLIB = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")  # magic bytes
-MAX_INFLATED = 64 << 20  # a compressed body inflates to at most this much (a page, not a bomb)
+RECORD_STARTS = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
+RECORD_LINE = re.compile(rb"\nWARC/1\.[01]\r\n")
+GZIP_MEMBER = re.compile(rb"\x1f\x8b\x08")
+PIECE = 1 << 20  # the most read at once when checking the end of a file or searching it after damage
 COLUMNS = {"html": pa.large_binary(), "content_type": pa.string()}
 SCHEMA = pa.schema([pa.field(n, t) for n, t in {**CORE, **COLUMNS}.items()])
 ORIGIN_FIELDS = ("file", "row", "offset", "record_id", "date")
@@ -55,86 +68,130 @@ class WarcReader(Reader):
         return columns
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
-        yield from read_warc(path, self.params.batch_size, self.params.batch_bytes, self.source, stats)
+        yield from read_warc(path, self.params, self.source, stats)
 
 
-def read_warc(path: str, batch_size: int, limit: int, source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
-    """Batches of at most `batch_size` documents, each ending once it holds `limit` bytes of HTML (WET: text)."""
+def read_warc(path: str, params: InputParams, source: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
+    """Batches of at most `batch_size` documents, each ending once it holds `batch_mb` of HTML (WET: text)."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     rows: dict[str, list] = {n: [] for n in (*SCHEMA.names, *ORIGIN_FIELDS) if n != "origin"}
-    position = {"last": None}
-    held = None  # the latest document, kept back until we know its record is whole
-    size = 0
-    try:
-        records = ArchiveIterator(path, parse_http=True)
-        for doc in _documents(records, WarcRecordType, path, source, stats, position):
-            if held is not None:
-                size += _append(rows, held)
-                if len(rows["id"]) >= batch_size or size >= limit:
-                    yield _flush(rows)
-                    size = 0
-            held = doc
-        damage = _damage_after(path, position["last"])
-    except (OSError, ValueError) as err:  # fastwarc raises on a header it cannot parse
-        damage = (position["last"] or 0, f"stopped reading: {err}", True)
-    if damage:
-        stats.problem("corrupt_file", f"{path}@{damage[0]}", damage[1])
-    if held is not None and not (damage and not damage[2] and held["offset"] == position["last"]):
-        _append(rows, held)  # a truncated last record is the corrupt_file counted above, not a document
+    held = None  # the latest record's (offset, outcome), settled once we know the record is whole
+    position = {"index": 0}  # records seen, and where the latest started
+    size, start, max_doc = 0, 0, params.max_doc_bytes
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+        while True:  # once, or again from the next record start after damage
+            f.seek(start)
+            position["last"], error = None, None
+            try:
+                records = ArchiveIterator(f, parse_http=True)
+                for outcome in _outcomes(records, WarcRecordType, path, source, max_doc, position):
+                    if held is not None:
+                        size += _settle(held, rows, stats, path)
+                        if len(rows["id"]) >= params.batch_size or size >= params.batch_bytes:
+                            yield _flush(rows)
+                            size = 0
+                    held = outcome
+            except (OSError, ValueError) as err:  # fastwarc raises at damage it cannot read past
+                error = f"stopped reading: {err}"
+            last = position["last"]
+            damage = _damage_after(f, last, start)
+            if damage is None and error:  # fastwarc raised where the bytes look whole
+                damage = (last, error, True)
+            if damage is None:
+                break
+            at, what, whole = damage
+            if not whole and held is not None and held[0] == last:
+                held = None  # the damaged record is counted as the damage, not as what it seemed
+            resume = _next_record(f, at, compressed)
+            if resume is None:
+                stats.problem("corrupt_file", f"{path}@{at}", what)
+                break
+            stats.problem("corrupt_record", f"{path}@{at}", f"{what}; read on from {resume}")
+            start = resume
+    if held is not None:
+        _settle(held, rows, stats, path)
     if rows["id"]:
         yield _flush(rows)
 
 
-def _append(rows: dict[str, list], doc: dict) -> int:
-    """Adds `doc` to the batch's rows; returns the size of its HTML (of its text for a WET record)."""
-    for name, value in doc.items():
-        rows[name].append(value)
-    return len(doc["html"] or doc["text"])
+def _settle(record: tuple[int, dict | str | tuple[str, str]], rows: dict[str, list], stats: ReadStats,
+            path: str) -> int:
+    """Adds a document to the batch's rows, or counts why the record is none; returns the size of its
+    HTML (of its text for a WET record)."""
+    offset, outcome = record
+    if isinstance(outcome, str):
+        stats.skip(outcome)
+    elif isinstance(outcome, tuple):
+        stats.problem(outcome[0], f"{path}@{offset}", outcome[1])
+    else:
+        for name, value in outcome.items():
+            rows[name].append(value)
+        return len(outcome["html"] or outcome["text"])
+    return 0
 
 
-def _documents(records, types, path: str, source: str, stats: ReadStats, position: dict) -> Iterator[dict]:
-    """The records that are documents, as rows of SCHEMA; the others counted by reason."""
-    for index, record in enumerate(records):
-        position["last"] = record.stream_pos
+def _outcomes(records, types, path: str, source: str, max_doc: int, position: dict) -> Iterator[tuple]:
+    """Each record's offset and what it comes to: a document (a row of SCHEMA), the reason it is no
+    document (`request_record`, `http_404`, ...), or damage to log: (kind, detail)."""
+    for record in records:
+        index, offset = position["index"], record.stream_pos
+        position["index"], position["last"] = index + 1, offset
         kind = record.record_type
         if kind == types.response:
             status = _status(record.http_headers)
             content_type = (record.http_content_type or "").lower()
             if status != 200:
-                stats.skip(f"http_{status}" if status else "not_http")
+                yield offset, f"http_{status}" if status else "not_http"
                 continue
             if content_type not in HTML_TYPES:
-                stats.skip("not_html")
+                yield offset, "not_html"
                 continue
-            html, text = _decoded(record.reader.read(), record.http_headers), ""
+        elif kind != types.conversion:  # a WET conversion record holds text already extracted
+            yield offset, f"{kind}_record"
+            continue
+        if record.content_length > max_doc:  # checked before the body is read
+            yield offset, ("doc_too_large", f"{record.content_length} bytes")
+            continue
+        body = record.reader.read()  # at most content_length bytes, however far the gzip member inflates
+        if kind == types.response:
+            html, text = _decoded(body, record.http_headers, max_doc), ""
             content_type = record.http_headers.get("Content-Type", content_type)
-        elif kind == types.conversion:  # WET: text already extracted
-            html, content_type = None, record.headers.get("Content-Type", "text/plain")
-            text = record.reader.read().decode("utf-8", errors="replace")
+            if html is None:
+                yield offset, ("doc_too_large", f"its {len(body)} bytes inflate past {max_doc} bytes")
+                continue
         else:
-            stats.skip(f"{kind}_record")
-            continue
+            html, content_type = None, record.headers.get("Content-Type", "text/plain")
+            text = body.decode("utf-8", errors="replace")
         if not (html or text.strip()):
-            stats.skip("empty_body")
+            yield offset, "empty_body"
             continue
-        yield {"id": doc_id("warc", record.record_id), "text": text, "source": source,
-               "url": record.headers.get("WARC-Target-URI"), "html": html, "content_type": content_type,
-               "file": path, "row": index, "offset": record.stream_pos, "record_id": record.record_id,
-               "date": record.headers.get("WARC-Date")}
+        yield offset, {"id": doc_id("warc", record.record_id), "text": text, "source": source,
+                       "url": _target_uri(record.headers.get("WARC-Target-URI")), "html": html,
+                       "content_type": content_type, "file": path, "row": index, "offset": offset,
+                       "record_id": record.record_id, "date": record.headers.get("WARC-Date")}
 
 
-def _decoded(body: bytes, headers) -> bytes:
-    """The body without the transfer and content encoding the headers name, where it really has them."""
+def _target_uri(value: str | None) -> str | None:
+    """WARC-Target-URI without the angle brackets wget writes round it (`<https://...>`) or spaces."""
+    value = value.strip() if value else value
+    return value[1:-1].strip() if value and value[0] == "<" and value[-1] == ">" else value
+
+
+def _decoded(body: bytes, headers, max_doc: int) -> bytes | None:
+    """The body without the transfer and content encoding the headers name, where it really has them;
+    None where it would inflate past `max_doc` bytes."""
     if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
         body = _dechunk(body)
     encoding = (headers.get("Content-Encoding") or "").lower().strip()
     if encoding in ("gzip", "x-gzip", "deflate") and body[:2] in GZIP_OR_ZLIB:
         inflater = zlib.decompressobj(47)  # gzip or zlib header, detected
         try:
-            body = inflater.decompress(body, MAX_INFLATED)
+            inflated = inflater.decompress(body, max_doc)
         except zlib.error:
-            pass  # left as stored; extraction will find no text in it
+            return body  # left as stored; extraction will find no text in it
+        return None if inflater.unconsumed_tail else inflated
     return body
 
 
@@ -176,36 +233,100 @@ def _flush(rows: dict[str, list]) -> pa.RecordBatch:
     return batch
 
 
-def _damage_after(path: str, last_pos: int | None) -> tuple[int, str, bool] | None:
-    """(offset, what, whether the last record itself is whole) when the file does not end cleanly with
-    the last record fastwarc gave."""
-    size = os.path.getsize(path)
-    if last_pos is None:
-        return (0, "no readable WARC record", True) if size else None
-    with open(path, "rb") as f:
-        f.seek(last_pos)
-        tail = f.read()
-    compressed = tail[:2] == b"\x1f\x8b"
-    if compressed:  # one gzip member per record, as WARC files are written
-        inflater = zlib.decompressobj(31)
-        try:
-            block = inflater.decompress(tail)
-        except zlib.error as err:
-            return last_pos, f"corrupt gzip member: {err}", False
-        if not inflater.eof:
-            return last_pos, "truncated gzip member", False
-        rest = inflater.unused_data
-        if rest.strip(b"\0"):
-            return size - len(rest), "unreadable data after the last record", True
-        tail = block
-    header_end = tail.find(b"\r\n\r\n")
-    length = CONTENT_LENGTH.search(tail[: header_end + 2]) if header_end >= 0 else None
-    if length is None:
-        return last_pos, "record header without Content-Length", False
-    end = header_end + 4 + int(length.group(1))
-    if len(tail) < end:
-        return (last_pos, f"record truncated: {len(tail) - header_end - 4} of {int(length.group(1))} bytes",
-                False)
-    if tail[end:].strip():
-        return last_pos if compressed else last_pos + end, "unreadable data after the last record", True
-    return None
+def _damage_after(f, last: int | None, start: int) -> tuple[int, str, bool] | None:
+    """Where the file stops being the records fastwarc gave, reading from `start`; None where it ends
+    cleanly after the last (at `last`). (offset, what, whether that last record is whole): whole where
+    its Content-Length ends it (the block followed by a blank line, in a gzip file by the end of its
+    member); damage after a whole record starts after it. Read a piece at a time."""
+    if last is None:
+        return (start, "no readable WARC record", True) if os.fstat(f.fileno()).st_size > start else None
+    f.seek(last)
+    compressed = f.read(2) == b"\x1f\x8b"
+    f.seek(last)
+    try:
+        return _member_damage(f, last) if compressed else _plain_damage(f, last)
+    except zlib.error as err:
+        return last, f"corrupt gzip member: {err}", False
+    except EOFError:
+        return last, "truncated gzip member", False
+
+
+def _plain_damage(f, last: int) -> tuple[int, str, bool] | None:
+    """As `_damage_after`, for an uncompressed file."""
+    end = _block_end(f.read(PIECE))
+    if end is None:
+        return last, "record header without Content-Length", False
+    short = last + end - os.fstat(f.fileno()).st_size
+    if short > 0:
+        return last, f"record truncated: the file ends {short} bytes short", False
+    f.seek(last + end)
+    rest = f.read(PIECE)
+    if rest[:4] != b"\r\n\r\n" and rest.strip():
+        return last, "the record does not end where its Content-Length says", False
+    return (last + end, "unreadable data after the last record", True) if rest[4:].strip() else None
+
+
+def _member_damage(f, last: int) -> tuple[int, str, bool] | None:
+    """As `_damage_after`, for a record that is one gzip member (as WARC files are written)."""
+    pieces = _inflated(f)
+    head = next(pieces, b"")
+    end = _block_end(head)
+    if end is None:
+        return last, "record header without Content-Length", False
+    length, rest = len(head), head[end:].strip()  # rest: what the member holds after the record's blank line
+    for piece in pieces:  # inflated only while it can still be the record
+        if rest:
+            break
+        rest = piece[max(0, end - length):].strip()
+        length += len(piece)
+    if length < end:
+        return last, f"record truncated: the member ends {end - length} bytes short", False
+    if rest:
+        return last, "the gzip member holds more than its record", False
+    after = f.tell()
+    return (after, "unreadable data after the last record", True) if f.read(PIECE).strip(b"\0") else None
+
+
+def _block_end(head: bytes) -> int | None:
+    """Where a record whose first bytes are `head` ends by its Content-Length (before its blank line)."""
+    header_end = head.find(b"\r\n\r\n")
+    found = CONTENT_LENGTH.search(head[: header_end + 2]) if header_end >= 0 else None
+    return header_end + 4 + int(found.group(1)) if found else None
+
+
+def _inflated(f) -> Iterator[bytes]:
+    """The gzip member at f's position, inflated a piece at a time; f is left just after it."""
+    inflater = zlib.decompressobj(31)
+    while not inflater.eof:
+        data = inflater.unconsumed_tail or f.read(PIECE)
+        if not data:
+            raise EOFError
+        yield inflater.decompress(data, PIECE)
+    f.seek(-len(inflater.unused_data), os.SEEK_CUR)
+
+
+def _next_record(f, after: int, compressed: bool) -> int | None:
+    """The offset of the first record start after `after`: a `WARC/1.0` or `WARC/1.1` line, or in a gzip
+    file a member that inflates to one. Searched a piece at a time, only where damage was found."""
+    pos = after + 1 if compressed else after  # RECORD_LINE matches from the newline before the record
+    while True:
+        f.seek(pos)
+        window = f.read(PIECE + 4096)  # a match starting in the first PIECE bytes is whole in the window
+        for found in (GZIP_MEMBER if compressed else RECORD_LINE).finditer(window):
+            at = found.start()
+            if at >= PIECE:
+                break
+            if not compressed:
+                return pos + at + 1
+            if _inflates_to_record(window[at:at + 4096]):
+                return pos + at
+        if len(window) <= PIECE:
+            return None
+        pos += PIECE
+
+
+def _inflates_to_record(data: bytes) -> bool:
+    try:
+        return zlib.decompressobj(31).decompress(data, 10) in RECORD_STARTS
+    except zlib.error:
+        return False
