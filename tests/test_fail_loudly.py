@@ -5,6 +5,7 @@ that is not a gristmill run, an output that cannot be written."""
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import subprocess
 import sys
@@ -63,11 +64,24 @@ def test_a_model_file_that_does_not_exist_fails_validate(tmp_path, sample, pipel
     assert "model_url: /tmp/nomodel.bin does not exist" in capsys.readouterr().err
 
 
+def test_fields_the_input_names_are_checked_before_the_run(tmp_path, sample, pipeline, capsys):
+    path = pipeline({"input": jsonl(sample, text_field="body", source_field="nosuchcol")})
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:" in err and "input.text_field:" in err and "has no 'body' in its first 20 lines" in err
+    assert "input.source_field:" in err and "has no 'nosuchcol'" in err
+
+
 def test_a_reader_that_finds_nothing_ends_the_run(tmp_path, sample, pipeline, capsys):
-    path = pipeline({"input": jsonl(sample, text_field="body")})
+    nulls = tmp_path / "nulls"
+    nulls.mkdir()
+    for f in sorted(sample.glob("*.jsonl.gz"))[:2]:  # real records whose text is not a string
+        rows = [json.loads(x) for x in gzip.decompress(f.read_bytes()).splitlines()[:30]]
+        (nulls / f.name.replace(".gz", "")).write_text("".join(json.dumps({**r, "text": None}) + "\n" for r in rows))
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{nulls}/*.jsonl"]}})
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err
-    assert "found no documents in 5 non-empty input file(s)" in err and "missing_text" in err
+    assert "found no documents in 2 non-empty input file(s)" in err and "60 missing_text" in err
     fixed = pipeline({"input": jsonl(sample)}, "fixed.yaml")  # a corrected config just runs
     assert main(["run", str(fixed)]) == 0
 

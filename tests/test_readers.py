@@ -98,7 +98,7 @@ def test_parquet_keeps_user_ids_and_columns(tmp_path):
 def test_parquet_without_text_column_is_a_config_error(tmp_path):
     path = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"body": ["x"]}), path)
-    with pytest.raises(ConfigError, match="has no 'text' column"):
+    with pytest.raises(ConfigError, match="has no 'text' in its schema"):
         make_reader({"reader": "parquet", "paths": [str(path)]}, "test").files()
 
 

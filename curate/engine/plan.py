@@ -94,7 +94,7 @@ def load_plan(path: str, overrides: list[str] = (), check_inputs: bool = True) -
         try:
             files = reader.files()
         except ConfigError as err:
-            errors += [doc.error(("input", "paths"), e.removeprefix("input.paths: ")) for e in err.errors]
+            errors += [_input_error(doc, e) for e in err.errors]
     if config and (problem := _unwritable(config.output.path)):
         errors.append(doc.error(("output", "path"), problem))
     if errors:
@@ -102,6 +102,14 @@ def load_plan(path: str, overrides: list[str] = (), check_inputs: bool = True) -
     plan = Plan(config, path, reader, executor, files, _stages(planned), columns)
     plan.hash = plan.config_hash()
     return plan
+
+
+def _input_error(doc: Located, error: str) -> str:
+    """A reader's error ("input.KEY: ...") located at that key of the file (else at input.paths)."""
+    key, sep, rest = error.partition(": ")
+    if sep and key.startswith("input.") and key.count(".") == 1:
+        return doc.error(("input", key.removeprefix("input.")), rest)
+    return doc.error(("input", "paths"), error.removeprefix("input: "))
 
 
 def _unwritable(path: str) -> str | None:

@@ -86,6 +86,16 @@ class TableParams(InputParams):
         return v
 
 
+def missing_fields(params: TableParams, path: str, names: set[str], where: str) -> list[str]:
+    """Errors for the fields the input names (text, and source, licence and kept columns where given)
+    that `names`, the fields found in `where` of `path`, lack."""
+    named = {"text_field": [params.text_field], "source_field": [params.source_field],
+             "license_field": [params.license_field], "keep_columns": params.keep_columns}
+    shown = ", ".join(sorted(names)[:20]) or "none"
+    return [f"input.{key}: {path} has no {field!r} in {where} (fields: {shown})"
+            for key, fields in named.items() for field in fields if field and field not in names]
+
+
 class ReadStats:
     """What a reader saw: documents produced, and what it did not turn into documents, by reason."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curate.engine.reader import ReadStats, bounded, list_files, register
+from curate.engine.reader import ReadStats, bounded, list_files, missing_fields, register
 from provenance.yamlfile import ConfigError
 
 from .parquet import ParquetReader
@@ -19,30 +19,41 @@ from .parquet import ParquetReader
 @register("hf_disk")
 class SavedDatasetReader(ParquetReader):
     def files(self) -> list[str]:
-        files = []
+        files, errors = [], []
         for pattern in self.params.paths:
             files += saved_dataset_files(pattern) if os.path.isdir(pattern) else list_files([pattern])
+        for f in files:
+            try:
+                with pa.memory_map(f) as source:
+                    names = _open(source).schema.names
+            except (pa.ArrowInvalid, OSError) as err:
+                errors.append(f"input: {f} is not a readable Arrow file: {err}")
+                continue
+            errors += missing_fields(self.params, f, set(names), "its schema")
+        if errors:
+            raise ConfigError(errors)
         return files
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         row, size = 0, self.params.batch_size
         with pa.memory_map(path) as source:
-            try:
-                reader = pa.ipc.open_stream(source)
-            except pa.ArrowInvalid:
-                reader = pa.ipc.open_file(source)
-                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-            else:
-                batches = iter(reader)
-            if self.params.text_field not in reader.schema.names:
-                raise ConfigError([f"input: {path} has no {self.params.text_field!r} column "
-                                   f"(columns: {', '.join(reader.schema.names)}); set input.text_field"])
+            reader = _open(source)
+            batches = (iter(reader) if isinstance(reader, pa.ipc.RecordBatchStreamReader)
+                       else (reader.get_batch(i) for i in range(reader.num_record_batches)))
             for batch in batches:
                 # sliced by rows first, so that the text cast in to_core copies one batch at a time
                 for start in range(0, batch.num_rows, size):
                     part = batch.slice(start, size)
                     yield from bounded(self.to_core(part, path, row, stats), "text", self.params)
                     row += part.num_rows
+
+
+def _open(source):
+    """An Arrow stream (what save_to_disk writes) or, failing that, an Arrow file."""
+    try:
+        return pa.ipc.open_stream(source)
+    except pa.ArrowInvalid:
+        return pa.ipc.open_file(source)
 
 
 def saved_dataset_files(folder: str) -> list[str]:

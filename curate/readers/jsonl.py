@@ -17,8 +17,9 @@ import orjson
 import pyarrow as pa
 import zstandard
 
-from curate.engine.reader import Reader, ReadStats, TableParams, origin, register
+from curate.engine.reader import Reader, ReadStats, TableParams, missing_fields, origin, register
 from curate.engine.schema import doc_id
+from provenance.yamlfile import ConfigError
 
 
 def open_stream(path: str) -> io.BufferedIOBase:
@@ -46,9 +47,44 @@ def as_string(value) -> str | None:
     return orjson.dumps(value).decode()
 
 
+SAMPLED_LINES = 20  # first lines of each file whose fields are checked against the config before a run
+
+
+def first_fields(path: str, limit: int) -> set[str]:
+    """The fields of the first `limit` JSON objects of a file (damage there is the reader's to count)."""
+    names: set[str] = set()
+    try:
+        with open_stream(path) as stream:
+            for _ in range(limit):
+                line = stream.readline(1 << 20)
+                if not line:
+                    break
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(obj, dict):
+                    names.update(obj)
+    except (EOFError, OSError, zlib.error, zstandard.ZstdError):
+        pass
+    return names
+
+
 @register("jsonl")
 class JsonlReader(Reader):
+    """JSON lines (plain, .gz, .zst); the fields the config names are checked on each file's first lines."""
+
     Params = TableParams
+
+    def files(self) -> list[str]:
+        files, errors = super().files(), []
+        for f in files:
+            names = first_fields(f, SAMPLED_LINES)
+            if names:  # an empty or unreadable start is counted while reading, not guessed at here
+                errors += missing_fields(self.params, f, names, f"its first {SAMPLED_LINES} lines")
+        if errors:
+            raise ConfigError(errors)
+        return files
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         cfg = self.params

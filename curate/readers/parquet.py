@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.engine.reader import Reader, ReadStats, TableParams, bounded, origin, register
+from curate.engine.reader import Reader, ReadStats, TableParams, bounded, missing_fields, origin, register
 from curate.engine.schema import doc_id
 from provenance.yamlfile import ConfigError
 
@@ -29,9 +29,7 @@ class ParquetReader(Reader):
             except (pa.ArrowInvalid, OSError) as err:
                 errors.append(f"input: {f} is not a readable Parquet file: {err}")
                 continue
-            if self.params.text_field not in names:
-                errors.append(f"input: {f} has no {self.params.text_field!r} column (columns: {', '.join(names)}); "
-                              "set input.text_field")
+            errors += missing_fields(self.params, f, set(names), "its schema")
         if errors:
             raise ConfigError(errors)
         return files
