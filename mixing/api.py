@@ -3,7 +3,8 @@
     sweep(config)     draw mixtures, train the proxies (resuming), write mixtures.csv and metrics.csv
     fit(config)       k-fold scores of both laws on the swarm -> fit.json
     fit_csv(...)      the same for CSVs made elsewhere (RegMix's layout), without a YAML
-    propose(config)   the best mixture under the caps -> mixture.yaml + proposal.json
+    propose(config)   the best mixture under the caps -> mixture.yaml + proposal.json (refused where
+                      the law ranks held-out proxies worse than propose.min_spearman, unless forced)
     validate(config)  train held-out mixtures and the baselines -> validation.json
 
 Each takes the mix YAML's path and `--set` overrides, works in the config's run folder
@@ -82,13 +83,14 @@ def fit_csv(mixtures: str | Path, metrics: str | Path, objective: list[str] | di
     return _fit(resolve(cfg))
 
 
-def propose(config: str | Path, overrides: list[str] = ()) -> Path:
-    """Returns the path of the proposed mixture YAML."""
+def propose(config: str | Path, overrides: list[str] = (), force: bool = False) -> Path:
+    """Returns the path of the proposed mixture YAML; `force`: even from a law that ranks poorly."""
     plan = load_plan(config, overrides)
-    proposal = propose_mixture(plan, load_swarm(plan))
+    proposal = propose_mixture(plan, load_swarm(plan), force)
     path = write_proposal(plan, proposal)
     write_report(plan.run_dir, plan.config.name)
-    log.info("proposed %s: predicted objective %.4f", path, proposal["predicted_objective"])
+    log.info("proposed %s: predicted objective %.4f (the law's k-fold Spearman %.3f)", path,
+             proposal["predicted_objective"], proposal["held_out_spearman"])
     return path
 
 

@@ -73,6 +73,7 @@ class Propose(Strict):
     samples: int = Field(100_000, gt=0)  # search: Dirichlet draws scored
     top_k: int = Field(100, gt=0)  # search: best draws averaged
     concentrations: list[Positive] = Field([0.3, 1.0, 3.0, 10.0], min_length=1)  # search: Dirichlet strengths
+    min_spearman: float = Field(0.3, ge=-1, le=1)  # the law's k-fold Spearman below which propose refuses
 
 
 class Validate(Strict):

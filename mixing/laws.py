@@ -125,12 +125,12 @@ def cross_validate(kind: str, weights: np.ndarray, values: np.ndarray, folds: in
 
 
 def evaluate(weights: np.ndarray, metrics: dict[str, np.ndarray], objective: dict[str, float],
-             folds: int, seed: int) -> dict:
-    """Both laws' k-fold scores for each metric of the objective and for the objective itself,
-    with the out-of-fold predictions of the objective (for the predicted-vs-actual plot)."""
+             folds: int, seed: int, kinds: tuple[str, ...] = tuple(LAWS)) -> dict:
+    """The laws' (by default both) k-fold scores for each metric of the objective and for the objective
+    itself, with the out-of-fold predictions of the objective (for the predicted-vs-actual plot)."""
     actual = sum(c * metrics[m] for m, c in objective.items())
     report = {}
-    for kind in LAWS:
+    for kind in kinds:
         per_metric, predicted = {}, 0.0
         for m, c in objective.items():
             oof = cross_validate(kind, weights, metrics[m], folds, seed)

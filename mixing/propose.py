@@ -13,20 +13,29 @@
 The weights are then rounded to the grid keeping every cap, and written as the mixture YAML that
 `gristmill train` reads, beside proposal.json: predicted metrics, the baselines' predictions and
 the epochs each domain gets at the target scale.
+
+First the law must rank mixtures it was not fit on: its k-fold Spearman on the objective (the figure
+`mix fit` reports) below `propose.min_spearman` is an error, since its proposal cannot be trusted;
+`force` proposes anyway, with a warning that gives the figure.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 
+from provenance.yamlfile import ConfigError
+
 from .config import Domains, MixPlan
 from .files import Swarm, write_json, write_mixture
-from .laws import LogLinearLaw, fit_law
+from .laws import LogLinearLaw, evaluate, fit_law
 from .simplex import dirichlet, project, round_to_grid
+
+log = logging.getLogger("gristmill")
 
 
 def baselines(domains: Domains, temperature: float) -> dict[str, tuple[np.ndarray, float]]:
@@ -105,9 +114,27 @@ def epochs_table(domains: Domains, weights: np.ndarray, target_tokens: int) -> l
             for n, w, t, e in zip(domains.names, weights, domains.tokens, domains.max_epochs)]
 
 
-def propose(plan: MixPlan, swarm: Swarm) -> dict:
-    """The proposed mixture with its predictions, beside the baselines' and the sweep's best run."""
+def held_out_spearman(plan: MixPlan, swarm: Swarm, force: bool) -> float:
+    """The chosen law's k-fold Spearman on the objective; below `propose.min_spearman` (or undefined)
+    an error, or with `force` a warning."""
+    cfg = plan.config
+    scores = evaluate(swarm.weights, swarm.metrics, plan.objective, cfg.fit.folds, cfg.seed, (cfg.fit.law,))
+    rho = scores[cfg.fit.law]["objective"]["spearman"]
+    if not rho >= cfg.propose.min_spearman:  # NaN too: the law cannot order the held-out runs at all
+        problem = (f"the {cfg.fit.law} law ranks held-out proxies with a {cfg.fit.folds}-fold Spearman of {rho:.2f} "
+                   f"over {len(swarm.index)} runs, below propose.min_spearman {cfg.propose.min_spearman:g}: its "
+                   "proposal cannot be trusted")
+        if not force:
+            raise ConfigError([f"{problem}; train more proxies (sweep.proxies) or pass --force to propose anyway"])
+        log.warning("%s; proposing anyway (--force)", problem)
+    return rho
+
+
+def propose(plan: MixPlan, swarm: Swarm, force: bool = False) -> dict:
+    """The proposed mixture with its predictions, beside the baselines' and the sweep's best run;
+    refused where the law ranks held-out runs too poorly, unless forced."""
     cfg, d = plan.config, plan.domains
+    spearman = held_out_spearman(plan, swarm, force)
     laws = fit_laws(plan, swarm)
     predict = objective_of(laws, plan.objective)
     observed = swarm.objective(plan.objective)
@@ -120,7 +147,7 @@ def propose(plan: MixPlan, swarm: Swarm) -> dict:
         weights = search(predict, d, cfg.propose.samples, cfg.propose.top_k, cfg.propose.concentrations, cfg.seed)
     weights = round_to_grid(weights, d.lower, d.upper, cfg.decimals)
     return {
-        "law": cfg.fit.law, "method": method, "objective": plan.objective,
+        "law": cfg.fit.law, "method": method, "objective": plan.objective, "held_out_spearman": spearman,
         "weights": d.as_dict(weights),
         "predicted": {m: float(laws[m].predict(weights[None])[0]) for m in plan.objective},
         "predicted_objective": float(predict(weights)[0]),
@@ -141,7 +168,8 @@ def write_proposal(plan: MixPlan, proposal: dict) -> Path:
     path = plan.run_dir / "mixture.yaml"
     others = ", ".join(f"{k} {v['predicted_objective']:.4f}" for k, v in proposal["baselines"].items())
     write_mixture(path, proposal["weights"], cfg.tokens, cfg.seed, cfg.caps.max_epochs, comments=[
-        f"proposed by `gristmill mix propose` for {cfg.name} ({proposal['law']} law, {proposal['method']})",
+        f"proposed by `gristmill mix propose` for {cfg.name} ({proposal['law']} law, k-fold Spearman "
+        f"{proposal['held_out_spearman']:.3f}, {proposal['method']})",
         f"predicted objective {proposal['predicted_objective']:.4f}; baselines: {others}",
         f"details: {plan.run_dir / 'proposal.json'}"])
     write_json(plan.run_dir / "proposal.json", proposal)

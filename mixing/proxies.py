@@ -1,9 +1,12 @@
 """Proxy runs: one small training run per mixture, each in its own folder, through one train function.
 
 A job's folder holds job.json (which job it is), mixture.yaml, the trainer's output in train/, and
-result.json once it finishes, so a rerun trains only the jobs without one (datatrove's completion
-markers). The trainer is reached through `train_fn(config, out_dir)`, `train.api.train`'s
-signature, so tests pass a fake. Several jobs run at once in worker processes where asked.
+result.json once it has run: its losses, or the error that stopped it (with the traceback in
+error.txt). Jobs are tasks of curation's executor protocol (curate/engine/executor.py) with
+result.json as their marker: a rerun trains only the jobs without a result of their own, failed ones
+included (a result of another job or a failure is deleted first, so it does not count as done). The
+trainer is reached through `train_fn(config, out_dir)`, `train.api.train`'s signature, so tests pass
+a fake. Several jobs run at once in spawned worker processes where asked.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from curate.executors.local import LocalExecutor, LocalParams
 
 from .config import MixPlan
 from .files import write_json, write_mixture
@@ -92,17 +95,17 @@ def proxy_jobs(plan: MixPlan, folder: Path, runs: dict[str, tuple[np.ndarray, in
 
 
 def finished(job: ProxyJob) -> dict | None:
-    """The result a previous run of this very job left, if any."""
+    """The result a previous run of this very job left, if it trained."""
     marker = job.folder / "result.json"
     if marker.is_file():
         record = json.loads(marker.read_text())
-        if record.get("job") == job.digest:
+        if record.get("job") == job.digest and "error" not in record:
             return record
     return None
 
 
 def train_one(job: ProxyJob, train_fn: TrainFn) -> dict:
-    """Train one proxy and leave its result.json; a folder left by another job is cleared first,
+    """Train one proxy and return its result; a folder left by another job is cleared first,
     one left by this job is handed to the trainer as it is (so it can resume from a checkpoint)."""
     stamp = job.folder / "job.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("job") != job.digest:
@@ -119,47 +122,55 @@ def train_one(job: ProxyJob, train_fn: TrainFn) -> dict:
     record = {"label": job.label, "job": job.digest, "weights": job.weights,
               "val": {s: dict(v) for s, v in result.val.items()}, "tokens": int(result.tokens),
               "flops": float(result.flops), "seconds": round(time.perf_counter() - started, 3)}
-    write_json(job.folder / "result.json", record)
     return record
 
 
-def _limit_threads(threads: int) -> None:
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(threads)
+@dataclass(frozen=True)
+class ProxyTask:
+    """One job as an executor's task: its marker is result.json."""
+
+    job: ProxyJob
+    train_fn: TrainFn
+
+    @property
+    def marker(self) -> Path:
+        return self.job.folder / "result.json"
+
+    def __call__(self) -> dict:
+        try:
+            return train_one(self.job, self.train_fn)
+        except Exception as err:  # a failure is this job's result, so that the others go on
+            self.job.folder.mkdir(parents=True, exist_ok=True)
+            (self.job.folder / "error.txt").write_text("".join(traceback.format_exception(err)))
+            return {"label": self.job.label, "job": self.job.digest, "error": f"{type(err).__name__}: {err}"}
 
 
 def run_jobs(jobs: list[ProxyJob], train_fn: TrainFn, parallel: int,
              on_result: Callable[[dict[str, dict]], None] = lambda done: None) -> dict[str, dict]:
-    """Train every job without a result, `parallel` at a time (each in its own process, with an
-    equal share of the cores); returns every job's result. Raises ProxyFailed after the others finish."""
-    done = {job.label: record for job in jobs if (record := finished(job)) is not None}
-    pending = [job for job in jobs if job.label not in done]
-    if done:
-        log.info("%d of %d proxies already finished; training %d", len(done), len(jobs), len(pending))
-    failed: dict[str, str] = {}
+    """Train every job without a result, `parallel` at a time; returns every job's result and calls
+    `on_result` with them as each job finishes. A failed job does not stop the others: ProxyFailed is
+    raised once they are done."""
+    done: dict[str, dict] = {}
+    for job in jobs:
+        if (record := finished(job)) is not None:
+            done[job.label] = record
+        else:  # another job's result or a failure: not done
+            (job.folder / "result.json").unlink(missing_ok=True)
 
-    def settle(job: ProxyJob, get_record: Callable[[], dict]) -> None:
-        try:
-            done[job.label] = get_record()
-            log.info("proxy %s finished (%d of %d)", job.label, len(done), len(jobs))
-        except Exception as err:  # one proxy's failure must not stop the others
-            failed[job.label] = f"{type(err).__name__}: {err}"
-            job.folder.mkdir(parents=True, exist_ok=True)
-            (job.folder / "error.txt").write_text("".join(traceback.format_exception(err)))
-            log.error("proxy %s failed: %s", job.label, failed[job.label])
-        on_result(done)
+    def settle(record: dict) -> int:
+        if "error" in record:
+            log.error("proxy %s failed: %s", record["label"], record["error"])
+        else:
+            done[record["label"]] = record
+            on_result(done)
+        return 0  # documents for the progress line: none
 
-    if parallel == 1 or len(pending) <= 1:
-        for job in pending:
-            settle(job, lambda job=job: train_one(job, train_fn))
-    else:
-        workers = min(parallel, len(pending))
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_limit_threads,
-                                 initargs=(threads,)) as pool:
-            futures = {pool.submit(train_one, job, train_fn): job for job in pending}
-            for future in as_completed(futures):
-                settle(futures[future], future.result)
+    # one worker: here (a test's train function need not be picklable); more: spawned, each with an equal
+    # share of the cores (torch's OpenMP pool, once used, and CUDA do not survive a fork)
+    params = LocalParams(workers=parallel, start="here" if parallel == 1 else "spawn",
+                         threads_per_worker=max(1, (os.cpu_count() or 1) // parallel))
+    records = LocalExecutor(params).run("proxies", [ProxyTask(job, train_fn) for job in jobs], docs=settle)
+    failed = {r["label"]: r["error"] for r in records if "error" in r}
     if failed:
         first = "; ".join(f"{k}: {v}" for k, v in sorted(failed.items())[:3])
         raise ProxyFailed(f"{len(failed)} of {len(jobs)} proxies failed (error.txt in each folder; rerun to "

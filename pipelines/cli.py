@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("config", nargs="?" if name == "fit" else None, help="a mix YAML (pipelines/mix.yaml is one)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
         p.set_defaults(func=cmd_mix)
+    mix_verbs.choices["propose"].add_argument("--force", action="store_true",
+                                              help="propose even where the law ranks held-out proxies poorly")
     fit = mix_verbs.choices["fit"]
     fit.add_argument("--mixtures", help="CSV of weights (index + one column per domain), e.g. RegMix's")
     fit.add_argument("--metrics", help="CSV of metrics (index + one column per metric)")
@@ -199,10 +201,12 @@ def _print_counts(out: Console, label: str, counts: dict[str, int]) -> None:
 
 
 def cmd_tokenize(args) -> int:
+    from curate.executors.local import LocalExecutor, LocalParams
     from provenance.yamlfile import load
     from train.tokenize import TokenizeConfig, tokenize
 
-    tokenize(load(args.config, TokenizeConfig, args.overrides), overwrite=args.overwrite,
+    cfg = load(args.config, TokenizeConfig, args.overrides)
+    tokenize(cfg, LocalExecutor(LocalParams(workers=cfg.workers)), overwrite=args.overwrite,
              progress=lambda line: console.print(line, highlight=False))
     return 0
 
@@ -241,11 +245,16 @@ def cmd_mix(args) -> int:
         elif args.mix_verb == "fit":
             api.fit(args.config, args.overrides)
         elif args.mix_verb == "propose":
-            console.print(f"proposed mixture: {api.propose(args.config, args.overrides)}", highlight=False)
+            console.print(f"proposed mixture: {api.propose(args.config, args.overrides, args.force)}",
+                          highlight=False)
         else:
             console.print(f"report: {api.validate(args.config, args.overrides)}", highlight=False)
     except ProxyFailed as err:
         console.print(f"[red]error[/red] {err}", highlight=False)
+        return 1
+    except BrokenProcessPool:
+        console.print("[red]error[/red] a proxy's worker process died (killed, or out of memory); finished "
+                      f"proxies are kept: rerun `gristmill mix {args.mix_verb}` to train the rest", highlight=False)
         return 1
     return 0
 

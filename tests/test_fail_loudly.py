@@ -69,7 +69,7 @@ def test_fields_the_input_names_are_checked_before_the_run(tmp_path, sample, pip
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:" in err and "input.text_field:" in err and "has no 'body' in its first 20 lines" in err
-    assert "input.source_field:" in err and "has no 'nosuchcol'" in err
+    assert "input.source_field: no input file has 'nosuchcol'" in err
 
 
 def test_a_reader_that_finds_nothing_ends_the_run(tmp_path, sample, pipeline, capsys):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from curate.executors.local import LocalExecutor, LocalParams
 from tests.conftest import ROOT
 from tests.test_train import curated_parquet
 from train.tokenize import TokenizeConfig, tokenize
@@ -28,8 +29,8 @@ def cli(*args: str) -> str:
 def test_sweep_fit_propose_validate_then_train_on_the_proposal(tmp_path: Path):
     curated_parquet(tmp_path / "curated")
     tokenize(TokenizeConfig(inputs=[str(tmp_path / "curated" / "*.parquet")], output=str(tmp_path / "tokens"),
-                            tokenizer={"vocab_size": 1024, "sample_mb": 2}, validation_fraction=0.05, workers=2),
-             progress=lambda _: None)
+                            tokenizer={"vocab_size": 1024, "sample_mb": 2}, validation_fraction=0.05),
+             LocalExecutor(LocalParams(workers=2)), progress=lambda _: None)
     config = yaml.safe_load((ROOT / "pipelines" / "mix.yaml").read_text())
     config.update(out=str(tmp_path / "mix"), tokens=str(tmp_path / "tokens"),
                   domains=["books/gutenberg", "code/python-stdlib", "news/abc", "web/wikipedia"])
@@ -47,7 +48,7 @@ def test_sweep_fit_propose_validate_then_train_on_the_proposal(tmp_path: Path):
     assert len(mixtures) == len(metrics) == 11  # header + one row per proxy
     assert "loss/web/wikipedia" in metrics[0] and "bpb/web/wikipedia" in metrics[0]
     log = cli("mix", "sweep", str(path))  # finished proxies are not trained again
-    assert "10 of 10 proxies already finished; training 0" in log, log
+    assert "proxies: 10 of 10 tasks already done" in log, log
 
     cli("mix", "fit", str(path))
     fit = json.loads((run / "fit.json").read_text())

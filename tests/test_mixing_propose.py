@@ -13,6 +13,7 @@ from mixing.config import load_plan
 from mixing.laws import LogLinearLaw
 from mixing.propose import objective_of, search, solve
 from mixing.simplex import within_caps
+from provenance.yamlfile import ConfigError
 from tests.test_mixing_support import DOMAINS, C, T, fake_train, write_config
 
 TRUE_LAWS = {f"loss/{n}": LogLinearLaw(C[i], T[i]) for i, n in enumerate(DOMAINS)}
@@ -100,3 +101,33 @@ def test_propose_from_a_swarm_made_elsewhere(tmp_path):
     mixture = yaml.safe_load(propose(tmp_path / "refit.yaml").read_text())
     assert "tokens" not in mixture and max(mixture["weights"].values()) <= 0.35
     assert sum(mixture["weights"].values()) == pytest.approx(1.0)
+
+
+def test_propose_refuses_a_law_that_ranks_held_out_proxies_no_better_than_chance(tmp_path, caplog):
+    """Losses unrelated to the mixture: the k-fold Spearman is near zero, so propose writes nothing
+    unless forced (`gristmill mix propose --force`), and then warns with the figure."""
+    from pipelines.cli import main
+
+    def noise(config, out_dir):
+        result = fake_train(config, out_dir)
+        rng = np.random.default_rng(config["seed"])
+        result.val = {d: {"loss": 3.0 + rng.normal(0, 0.1), "bpb": 1.0} for d in result.val}
+        return result
+
+    config = write_config(tmp_path)
+    sweep(config, train_fn=noise)
+    with pytest.raises(ConfigError, match=r"5-fold Spearman of -?0\.\d\d over 24 runs, below propose.min_spearman "
+                                          r"0.3: .* or pass --force"):
+        propose(config)
+    plan = load_plan(config)
+    assert not (plan.run_dir / "mixture.yaml").exists()
+    assert main(["mix", "propose", str(config)]) == 2
+    assert propose(config, ["propose.min_spearman=-1"]).is_file()  # the threshold is the config's
+    (plan.run_dir / "mixture.yaml").unlink()
+    caplog.clear()
+    assert main(["mix", "propose", str(config), "--force"]) == 0
+    assert (plan.run_dir / "mixture.yaml").is_file()
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "Spearman of" in warning.getMessage() and "proposing anyway (--force)" in warning.getMessage()
+    rho = yaml.safe_load((plan.run_dir / "proposal.json").read_text())["held_out_spearman"]
+    assert rho < 0.3 and f"{rho:.2f}" in warning.getMessage()

@@ -111,6 +111,20 @@ def test_sweep_writes_regmix_layout_and_resumes(tmp_path):
     assert len(calls) == 6 and len(pl.read_csv(run_dir / "metrics.csv")) == 30
 
 
+def test_a_result_of_another_job_does_not_count_as_finished(tmp_path):
+    """result.json is a proxy's marker only for the job (digest) that wrote it: one left in the same
+    folder by other settings (say, precision resolved on another machine) is trained again."""
+    plan = load_plan(write_config(tmp_path), ["sweep.proxies=2"])
+    run_sweep(plan, fake_train)
+    marker = plan.run_dir / "proxies" / "00001" / "result.json"
+    record = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**record, "job": "another"}))
+    calls = []
+    run_sweep(plan, lambda config, out_dir: calls.append(out_dir) or fake_train(config, out_dir))
+    assert [out_dir.parent.name for out_dir in calls] == ["00001"]
+    assert json.loads(marker.read_text())["job"] == record["job"]
+
+
 def test_proxy_train_config_is_one_stage_on_its_mixture(tmp_path):
     plan = load_plan(write_config(tmp_path), ["sweep.proxies=2", "sweep.proxy.micro_batch=4",
                                               "sweep.proxy.eval={max_tokens_per_source: 4096}"])

@@ -20,6 +20,8 @@ import pytest
 import torch
 import yaml
 
+from curate.engine.executor import complete
+from curate.executors.local import LocalExecutor, LocalParams
 from provenance.yamlfile import ConfigError
 from tests.conftest import ROOT, SAMPLE
 from train.config import TrainConfig
@@ -42,13 +44,18 @@ def curated_parquet(folder: Path) -> list[str]:
     return paths
 
 
+def local(workers: int) -> LocalExecutor:
+    """The executor `gristmill tokenize` runs its tasks on."""
+    return LocalExecutor(LocalParams(workers=workers))
+
+
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tok")
     curated_parquet(root / "curated")
     cfg = TokenizeConfig(inputs=[str(root / "curated" / "*.parquet")], output=str(root / "tokens"),
-                         tokenizer={"vocab_size": 2048, "sample_mb": 4}, validation_fraction=0.05, workers=2)
-    tokenize(cfg, progress=lambda _: None)
+                         tokenizer={"vocab_size": 2048, "sample_mb": 4}, validation_fraction=0.05)
+    tokenize(cfg, local(2), progress=lambda _: None)
     return root / "tokens"
 
 
@@ -94,44 +101,40 @@ def test_tokenize_writes_shards_a_tokenizer_and_counts(tokens: Path):
 
 def test_tokenize_is_deterministic_and_independent_of_workers(tokens: Path, tmp_path: Path):
     cfg = TokenizeConfig(inputs=[str(tokens.parent / "curated" / "*.parquet")], output=str(tmp_path / "t1"),
-                         tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05, workers=1)
-    tokenize(cfg, progress=lambda _: None)
+                         tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05)
+    tokenize(cfg, local(1), progress=lambda _: None)
     for b in sorted(tokens.rglob("*.bin")):
         assert b.read_bytes() == (tmp_path / "t1" / b.relative_to(tokens)).read_bytes()
 
 
-def test_tokenize_resumes_after_a_crash_and_refuses_another_config(tokens: Path, tmp_path: Path, monkeypatch):
-    import train.tokenize as tk
-
+def test_tokenize_resumes_after_a_crash_and_refuses_another_config(tokens: Path, tmp_path: Path):
     cfg = TokenizeConfig(inputs=[str(tokens.parent / "curated" / "*.parquet")], output=str(tmp_path / "t"),
-                         tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05, workers=1)
-    real = tk.tokenize_file
+                         tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05)
 
-    def crash_on_third(index, *args):
-        if index == 2:
+    class KilledAtTheThirdTask:
+        def run(self, title, tasks, docs):
+            for task in tasks[:2]:
+                complete(task)
             raise KeyboardInterrupt
-        return real(index, *args)
 
-    monkeypatch.setattr(tk, "tokenize_file", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        tokenize(cfg, progress=lambda _: None)
-    monkeypatch.setattr(tk, "tokenize_file", real)
+        tokenize(cfg, KilledAtTheThirdTask(), progress=lambda _: None)
     messages = []
-    tokenize(cfg, progress=messages.append)
+    tokenize(cfg, local(2), progress=messages.append)
     assert "tokenizing 3 of 5 files" in messages[0]
     for b in sorted(tokens.rglob("*.bin")):
         assert b.read_bytes() == (tmp_path / "t" / b.relative_to(tokens)).read_bytes()
-    tokenize(cfg, progress=messages.append)
+    tokenize(cfg, local(2), progress=messages.append)
     assert "already tokenized" in messages[-1]
     with pytest.raises(ConfigError, match="another config"):
-        tokenize(cfg.model_copy(update={"validation_fraction": 0.2}), progress=lambda _: None)
+        tokenize(cfg.model_copy(update={"validation_fraction": 0.2}), local(2), progress=lambda _: None)
 
 
 def test_tokenize_names_a_missing_column(tmp_path: Path):
     pl.DataFrame({"body": ["x"]}).write_parquet(tmp_path / "a.parquet")
     cfg = TokenizeConfig(inputs=[str(tmp_path / "a.parquet")], output=str(tmp_path / "t"))
     with pytest.raises(ConfigError, match="no column text, source"):
-        tokenize(cfg)
+        tokenize(cfg, local(1))
 
 
 # --- the mixture ---------------------------------------------------------------------------------
@@ -241,6 +244,18 @@ def test_loss_falls_and_the_export_loads_in_transformers_with_equal_logits(preci
         torch.testing.assert_close(hf(ids).logits, ours(ids), rtol=1e-4, atol=1e-4)
 
 
+def test_a_rerun_of_a_finished_run_reports_its_last_loss(tokens: Path, tmp_path: Path):
+    """`make demo` run twice: the second run trains nothing and reports the loss the run ended with."""
+    from train.trainer import train
+
+    stages = [{"name": "main", "mixture": mixture(tokens).model_dump(), "tokens": 64 * 8 * 2, "lr": {"peak": 3e-3}}]
+    cfg = TrainConfig.model_validate(train_config(tokens, tmp_path / "run", stages=stages))
+    first = train(cfg)
+    again = train(cfg)
+    assert again.steps == first.steps == 2 and len(losses(tmp_path / "run")) == 2
+    assert again.final_loss == first.final_loss == losses(tmp_path / "run")[-1]
+
+
 def test_provenance_chain_walks_from_the_trained_model_back_to_the_curated_run(tokens: Path, tmp_path: Path):
     """summary.json -> the tokenize output's meta.json -> the curation run's manifest.json, each link the
     sha256 of the very file it names; an input with no manifest beside it is listed as such."""
@@ -253,8 +268,8 @@ def test_provenance_chain_walks_from_the_trained_model_back_to_the_curated_run(t
     loose.parent.mkdir()
     shutil.copy(paths[0], loose)
     tokenize(TokenizeConfig(inputs=[str(curated / "*.parquet"), str(loose)], output=str(tmp_path / "tokens"),
-                            tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05, workers=1),
-             progress=lambda _: None)
+                            tokenizer={"path": str(tokens / "tokenizer")}, validation_fraction=0.05),
+             local(1), progress=lambda _: None)
     mix = tmp_path / "mix.yaml"
     mix.write_text(yaml.safe_dump(mixture(tmp_path / "tokens").model_dump()))
     stages = [{"name": "main", "mixture": str(mix), "tokens": 64 * 8 * 2, "lr": {"peak": 3e-3}}]

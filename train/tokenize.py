@@ -7,11 +7,13 @@ Output layout (OUT = `output`):
   OUT/meta.json                            vocabulary, dtype, EOS id, per-source token/doc/byte counts,
                                            and where the inputs came from (below)
 
-One task per input file (part NNNNN = the file's position in sorted order), run in worker
-processes; a task leaves a marker when its shards are complete, so a rerun does only what is
-missing and the result does not depend on the number of workers. Documents go to `val` by a hash
-of their id, so the split is stable when inputs are added; a source that gets no held-out document
-from a file gives its last one there (if it has two), so small sources still get a validation loss.
+One task per input file (part NNNNN = the file's position in sorted order), run by the executor the
+caller passes (`gristmill tokenize`: curation's local executor with `workers` processes; `train`
+imports nothing of `curate`, so any object with the `Executor.run` below will do). A task's marker,
+OUT/_work/NNNNN.json, is written when its shards are complete, so a rerun does only what is missing
+and the result does not depend on the number of workers. Documents go to `val` by a hash of their
+id, so the split is stable when inputs are added; a source that gets no held-out document from a
+file gives its last one there (if it has two), so small sources still get a validation loss.
 
 Provenance: meta.json lists every input file with its size and sha256, and the curation run it came
 from: the `manifest.json` in the input file's own folder (where a curation run writes its shards), or
@@ -28,9 +30,10 @@ import json
 import logging
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow.compute as pc
@@ -60,7 +63,7 @@ class TokenizeConfig(Strict):
     text_field: str = "text"
     id_field: str = "id"
     validation_fraction: float = Field(default=0.01, ge=0, lt=1)
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)  # the CLI executor's processes
     batch_rows: int = Field(default=1024, gt=0)
 
 
@@ -144,7 +147,8 @@ def is_validation(doc_id: str, fraction: float) -> bool:
 
 
 def tokenize_file(index: int, path: str, cfg: TokenizeConfig, out: Path, dtype: str) -> dict:
-    """Write this file's shards for every (source, split) it holds; return their counts."""
+    """Write this file's shards for every (source, split) it holds; return the file's size and sha256
+    and the shards' counts (its task's marker)."""
     tok = load_tokenizer(out / "tokenizer")
     eos = tok.eos_token_id
     columns = [cfg.text_field, cfg.source_field] + ([cfg.id_field] if cfg.id_field in pq.read_schema(path).names else [])
@@ -179,9 +183,25 @@ def tokenize_file(index: int, path: str, cfg: TokenizeConfig, out: Path, dtype: 
             tokens.tofile(tmp)
         with atomic_path(f"{stem}.idx") as tmp, open(tmp, "wb") as fh:
             np.save(fh, ends)  # to a handle: given a path, np.save would add `.npy`
-    write_atomic(out / "_work" / f"{index:05d}.json", json.dumps(
-        {"file": path, "bytes": os.path.getsize(path), "sha256": file_sha256(path), "sources": stats}))
-    return stats
+    return {"file": path, "bytes": os.path.getsize(path), "sha256": file_sha256(path), "sources": stats}
+
+
+@dataclass(frozen=True)
+class TokenizeFile:
+    """The task of one input file: picklable, so the executor can run it in a worker process."""
+
+    index: int
+    path: str
+    cfg: TokenizeConfig
+    out: Path
+    dtype: str
+
+    @property
+    def marker(self) -> Path:
+        return self.out / "_work" / f"{self.index:05d}.json"
+
+    def __call__(self) -> dict:
+        return tokenize_file(self.index, self.path, self.cfg, self.out, self.dtype)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -192,11 +212,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _worker_init():
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already
-
-
 # --- the run ---------------------------------------------------------------------------------
+
+
+class Executor(Protocol):
+    """Runs every task that has no marker yet (calling a task does its work and returns what its
+    marker holds) and returns all the tasks' markers in task order; `docs(marker)` counts documents
+    for its progress line."""
+
+    def run(self, title: str, tasks: list, docs: Callable[[dict], int] = ...) -> list[dict]: ...
 
 
 def config_hash(cfg: TokenizeConfig, files: list[str]) -> str:
@@ -218,7 +242,7 @@ def manifest_record(manifest: str) -> dict:
             "config_hash": run.get("config_hash")}
 
 
-def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> dict:
+def tokenize(cfg: TokenizeConfig, executor: Executor, overwrite: bool = False, progress=print) -> dict:
     files = input_files(cfg)
     out = Path(cfg.output)
     digest = config_hash(cfg, files)
@@ -246,23 +270,14 @@ def tokenize(cfg: TokenizeConfig, overwrite: bool = False, progress=print) -> di
     tok = load_tokenizer(out / "tokenizer")
     dtype = "uint16" if len(tok) <= 2**16 else "uint32"
 
-    todo = [(i, f) for i, f in enumerate(files) if not (out / "_work" / f"{i:05d}.json").exists()]
-    progress(f"tokenizing {len(todo)} of {len(files)} files with {min(cfg.workers, max(1, len(todo)))} workers")
-    if cfg.workers == 1 or len(todo) <= 1:
-        for i, f in todo:
-            tokenize_file(i, f, cfg, out, dtype)
-    else:
-        with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=get_context("spawn"),
-                                 initializer=_worker_init) as pool:
-            futures = [pool.submit(tokenize_file, i, f, cfg, out, dtype) for i, f in todo]
-            for n, fut in enumerate(futures, 1):
-                fut.result()
-                progress(f"  {n}/{len(todo)} files")
-
+    tasks = [TokenizeFile(i, f, cfg, out, dtype) for i, f in enumerate(files)]
+    progress(f"tokenizing {sum(not t.marker.exists() for t in tasks)} of {len(files)} files")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # set before the workers start: they are one per core already
+    markers = executor.run("tokenize", tasks, docs=lambda m: sum(n["docs"] for s in m["sources"].values()
+                                                                 for n in s.values()))
     sources: dict[str, dict] = {}
     inputs = []
-    for i, f in enumerate(files):
-        done = json.loads((out / "_work" / f"{i:05d}.json").read_text())
+    for f, done in zip(files, markers):
         inputs.append({"path": f, "bytes": done["bytes"], "sha256": done["sha256"], "manifest": curated_run(f)})
         for source, splits in done["sources"].items():
             entry = sources.setdefault(source, {"dir": source_dir(source)})

@@ -231,7 +231,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     flops_token = flops_per_token(mcfg, cfg.seq_len, count_embedding=True)
     total_steps = sum(stage_steps)
-    step, loss_value, val = state["step"], float("nan"), {}
+    step, loss_value, val = state["step"], state.get("loss", float("nan")), {}  # a finished run: its last loss
     stage_start = 0
     for stage, loader, mixture, meta, steps in zip(cfg.stages, loaders, mixtures, metas, stage_steps):
         stage_end = stage_start + steps
@@ -277,7 +277,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 if rank == 0:
                     print(f"[{stage.name}] step {step} val " + " ".join(
                         f"{s}={v['loss']:.3f}" for s, v in val.items()), flush=True)
-            state["step"] = step
+            state["step"], state["loss"] = step, loss_value
             if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or step == total_steps:
                 checkpoint.save(out / "checkpoints", step, model, optimizer, state, cfg.checkpoint.keep)
         stage_start = stage_end

@@ -86,14 +86,21 @@ class TableParams(InputParams):
         return v
 
 
-def missing_fields(params: TableParams, path: str, names: set[str], where: str) -> list[str]:
-    """Errors for the fields the input names (text, and source, licence and kept columns where given)
-    that `names`, the fields found in `where` of `path`, lack."""
-    named = {"text_field": [params.text_field], "source_field": [params.source_field],
-             "license_field": [params.license_field], "keep_columns": params.keep_columns}
-    shown = ", ".join(sorted(names)[:20]) or "none"
-    return [f"input.{key}: {path} has no {field!r} in {where} (fields: {shown})"
-            for key, fields in named.items() for field in fields if field and field not in names]
+def missing_fields(params: TableParams, seen: dict[str, set[str]], where: str) -> list[str]:
+    """Errors for the fields the input names that the files lack (`seen`: file -> the fields found in
+    `where` of it). The text field must be in every file; the source, licence and kept columns in at
+    least one (a file without them gives the default source, no licence, nulls)."""
+    def shown(names: set[str]) -> str:
+        return ", ".join(sorted(names)[:20]) or "none"
+
+    errors = [f"input.text_field: {f} has no {params.text_field!r} in {where} (fields: {shown(names)})"
+              for f, names in seen.items() if params.text_field not in names]
+    anywhere = set().union(*seen.values()) if seen else set()
+    optional = {"source_field": [params.source_field], "license_field": [params.license_field],
+                "keep_columns": params.keep_columns}
+    errors += [f"input.{key}: no input file has {field!r} in {where} (fields: {shown(anywhere)})"
+               for key, fields in optional.items() for field in fields if field and seen and field not in anywhere]
+    return errors
 
 
 class ReadStats:

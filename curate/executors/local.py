@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -38,9 +39,16 @@ def start_method() -> str:
 
 class LocalParams(ExecutorParams):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    # how workers start: auto (fork where safe, see above), fork, spawn, or `here`: every task in this
+    # process, one after another (what torch-trained mixing proxies with one worker use)
+    start: Literal["auto", "fork", "spawn", "here"] = "auto"
+    threads_per_worker: int | None = None  # caps OpenMP/MKL/BLAS threads in each worker (None: as they are)
 
 
-def _init_worker(log_path: str | None) -> None:
+def _init_worker(log_path: str | None, threads: int | None) -> None:
+    if threads is not None:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[name] = str(threads)
     if log_path is None:
         return
     logger = logging.getLogger("gristmill")
@@ -57,13 +65,15 @@ class LocalExecutor(Executor):
     Params = LocalParams
 
     def launch(self, tasks: list[Task]) -> Iterator[dict]:
+        if self.params.start == "here":
+            return map(complete, tasks)  # each runs when the caller asks for its result
         workers = min(self.params.workers, len(tasks))
         log_path = str(self.log_path) if self.log_path else None
-        method = start_method()
+        method = start_method() if self.params.start == "auto" else self.params.start
         if method == "fork":
             import pandas  # noqa: F401 - pyarrow imports it on first use: once here, not ~0.2 s in every worker
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init_worker,
-                                   initargs=(log_path,))
+                                   initargs=(log_path, self.params.threads_per_worker))
         futures = [pool.submit(complete, t) for t in tasks]  # forks every worker now, before any thread
         return _finished(pool, futures)
 

@@ -19,17 +19,16 @@ from .parquet import ParquetReader
 @register("hf_disk")
 class SavedDatasetReader(ParquetReader):
     def files(self) -> list[str]:
-        files, errors = [], []
+        files, errors, seen = [], [], {}
         for pattern in self.params.paths:
             files += saved_dataset_files(pattern) if os.path.isdir(pattern) else list_files([pattern])
         for f in files:
             try:
                 with pa.memory_map(f) as source:
-                    names = _open(source).schema.names
+                    seen[f] = set(_open(source).schema.names)
             except (pa.ArrowInvalid, OSError) as err:
                 errors.append(f"input: {f} is not a readable Arrow file: {err}")
-                continue
-            errors += missing_fields(self.params, f, set(names), "its schema")
+        errors += missing_fields(self.params, seen, "its schema")
         if errors:
             raise ConfigError(errors)
         return files

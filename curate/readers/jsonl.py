@@ -77,11 +77,10 @@ class JsonlReader(Reader):
     Params = TableParams
 
     def files(self) -> list[str]:
-        files, errors = super().files(), []
-        for f in files:
-            names = first_fields(f, SAMPLED_LINES)
-            if names:  # an empty or unreadable start is counted while reading, not guessed at here
-                errors += missing_fields(self.params, f, names, f"its first {SAMPLED_LINES} lines")
+        files = super().files()
+        # an empty or unreadable start is counted while reading, not guessed at here
+        seen = {f: names for f in files if (names := first_fields(f, SAMPLED_LINES))}
+        errors = missing_fields(self.params, seen, f"its first {SAMPLED_LINES} lines")
         if errors:
             raise ConfigError(errors)
         return files

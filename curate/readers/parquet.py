@@ -22,14 +22,13 @@ class ParquetReader(Reader):
 
     def files(self) -> list[str]:
         files = super().files()
-        errors = []
+        errors, seen = [], {}
         for f in files:
             try:
-                names = pq.read_schema(f).names
+                seen[f] = set(pq.read_schema(f).names)
             except (pa.ArrowInvalid, OSError) as err:
                 errors.append(f"input: {f} is not a readable Parquet file: {err}")
-                continue
-            errors += missing_fields(self.params, f, set(names), "its schema")
+        errors += missing_fields(self.params, seen, "its schema")
         if errors:
             raise ConfigError(errors)
         return files
