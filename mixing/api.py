@@ -3,6 +3,7 @@
     sweep(config)     draw mixtures, train the proxies (resuming), write mixtures.csv and metrics.csv
     fit(config)       k-fold scores of both laws on the swarm -> fit.json
     fit_csv(...)      the same for CSVs made elsewhere (RegMix's layout), without a YAML
+    predict_csv(...)  fit on such CSVs, predict the objective of other mixtures (a CSV) -> predictions.csv
     propose(config)   the best mixture under the caps -> mixture.yaml + proposal.json (refused where
                       the law ranks held-out proxies worse than propose.min_spearman, unless forced)
     validate(config)  train held-out mixtures and the baselines -> validation.json
@@ -20,8 +21,8 @@ from pathlib import Path
 from provenance.yamlfile import ConfigError
 
 from .config import Fit, MixConfig, MixPlan, SwarmFiles, load_plan, resolve
-from .files import Swarm, read_swarm, write_json
-from .laws import evaluate
+from .files import Swarm, read_mixtures, read_swarm, write_csv, write_json
+from .laws import evaluate, fit_law
 from .propose import propose as propose_mixture
 from .propose import write_proposal
 from .proxies import TrainFn, default_train_fn
@@ -81,6 +82,31 @@ def fit_csv(mixtures: str | Path, metrics: str | Path, objective: list[str] | di
     cfg = MixConfig(name=name, out=out, swarm=SwarmFiles(mixtures=str(mixtures), metrics=str(metrics)),
                     objective=objective, fit=Fit(law=law, folds=folds))
     return _fit(resolve(cfg))
+
+
+def predict_csv(mixtures: str | Path, metrics: str | Path, objective: list[str], candidates: str | Path,
+                out: str = "out/mix", law: str = "loglinear", folds: int = 5) -> tuple[Path, dict]:
+    """Fit `law` on a swarm's CSVs and predict the objective (the mean of the `objective` metric columns)
+    of each mixture in `candidates` (a CSV with the same domain columns, and an `index` where it has
+    one). Returns the predictions CSV and the law's k-fold scores on the swarm."""
+    swarm = read_swarm(mixtures, metrics)
+    missing = [m for m in objective if m not in swarm.metrics]
+    if missing:
+        raise ConfigError([f"--target: {metrics} has no column {', '.join(missing)}"])
+    table = read_mixtures(candidates)
+    unknown = sorted(set(table.domains) ^ set(swarm.domains))
+    if unknown:
+        raise ConfigError([f"{candidates}: its domain columns differ from {mixtures}'s: {', '.join(unknown)}"])
+    weights = table.weights[:, [table.domains.index(d) for d in swarm.domains]]
+    predicted = sum(fit_law(law, swarm.weights, swarm.metrics[m]).predict(weights) for m in objective) / len(objective)
+    held_out = evaluate(swarm.weights, swarm.metrics, {m: 1 / len(objective) for m in objective}, folds, 0,
+                        kinds=(law,))[law]["objective"]
+    path = Path(out) / "predictions.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(path, table.index.tolist(), {"predicted_objective": predicted.tolist()})
+    log.info("%s law fit on %d runs (%d-fold Spearman %.3f, MAE %.4g); %d mixtures predicted -> %s", law,
+             len(swarm.index), folds, held_out["spearman"], held_out["mae"], len(table.index), path)
+    return path, held_out
 
 
 def propose(config: str | Path, overrides: list[str] = (), force: bool = False) -> Path:

@@ -80,6 +80,16 @@ def read_swarm(mixtures_path: str | Path, metrics_path: str | Path) -> Swarm:
                  metrics={m: joined[m].cast(pl.Float64).fill_null(np.nan).to_numpy() for m in metric_names})
 
 
+def read_mixtures(path: str | Path) -> Swarm:
+    """A CSV of mixtures alone (an `index` column and one weight column per domain), as a Swarm without metrics."""
+    frame = _read_csv(path)
+    if INDEX not in frame.columns:
+        frame = frame.with_row_index(INDEX)
+    domains = [c for c in frame.columns if c != INDEX]
+    return Swarm(index=frame[INDEX].to_numpy(), domains=domains,
+                 weights=frame.select(domains).to_numpy().astype(np.float64), metrics={})
+
+
 def write_csv(path: Path, index: list[int], columns: dict[str, list[float]]) -> None:
     frame = pl.DataFrame({INDEX: index, **columns}, schema={INDEX: pl.Int64, **{c: pl.Float64 for c in columns}})
     with atomic_path(path) as tmp:

@@ -77,20 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in [("sweep", "draw mixtures and train one proxy per mixture (resumes)"),
                        ("fit", "k-fold scores of the mixing laws on the sweep (or on CSVs made elsewhere)"),
                        ("propose", "the best mixture under the caps -> a mixture YAML `gristmill train` reads"),
-                       ("validate", "train held-out mixtures, the proposal and the baselines; write the report")]:
+                       ("validate", "train held-out mixtures, the proposal and the baselines; write the report"),
+                       ("predict", "fit a law on a swarm's CSVs and predict the objective of other mixtures (a CSV)")]:
         p = mix_verbs.add_parser(name, help=text)
-        p.add_argument("config", nargs="?" if name == "fit" else None, help="a mix YAML (pipelines/mix.yaml is one)")
+        if name != "predict":
+            p.add_argument("config", nargs="?" if name == "fit" else None, help="a mix YAML (pipelines/mix.yaml is one)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
         p.set_defaults(func=cmd_mix)
     mix_verbs.choices["propose"].add_argument("--force", action="store_true",
                                               help="propose even where the law ranks held-out proxies poorly")
-    fit = mix_verbs.choices["fit"]
-    fit.add_argument("--mixtures", help="CSV of weights (index + one column per domain), e.g. RegMix's")
-    fit.add_argument("--metrics", help="CSV of metrics (index + one column per metric)")
-    fit.add_argument("--target", action="append", default=[], help="metric column to predict (repeatable)")
-    fit.add_argument("--law", default="loglinear", choices=["loglinear", "lightgbm"], help="the mixing law to fit")
-    fit.add_argument("--folds", type=int, default=5, help="k of the k-fold scores")
-    fit.add_argument("--out", default="out/mix", help="folder for the fit's report")
+    for name in ("fit", "predict"):
+        fit = mix_verbs.choices[name]
+        fit.add_argument("--mixtures", required=name == "predict",
+                         help="CSV of the swarm's weights (index + one column per domain), e.g. RegMix's")
+        fit.add_argument("--metrics", required=name == "predict", help="CSV of metrics (index + one column per metric)")
+        fit.add_argument("--target", action="append", default=[], help="metric column to predict (repeatable: their mean)")
+        fit.add_argument("--law", default="loglinear", choices=["loglinear", "lightgbm"], help="the mixing law to fit")
+        fit.add_argument("--folds", type=int, default=5, help="k of the k-fold scores")
+        fit.add_argument("--out", default="out/mix", help="folder for the report or predictions.csv")
+    mix_verbs.choices["predict"].add_argument("--candidates", required=True,
+                                              help="CSV of the mixtures to predict (same domain columns)")
 
     return parser
 
@@ -234,6 +240,14 @@ def cmd_mix(args) -> int:
     from mixing.proxies import ProxyFailed
 
     logging.getLogger("gristmill").setLevel(logging.INFO)
+    if args.mix_verb == "predict":
+        if not args.target:
+            raise ConfigError(["mix predict: give --target (a metric column of --metrics)"])
+        path, scores = api.predict_csv(args.mixtures, args.metrics, args.target, args.candidates, out=args.out,
+                                       law=args.law, folds=args.folds)
+        console.print(f"predictions in {path}; the law's {args.folds}-fold Spearman on the swarm "
+                      f"{scores['spearman']:.3f}, MAE {scores['mae']:.4g}", highlight=False)
+        return 0
     if args.mix_verb == "fit" and args.config is None:
         if not (args.mixtures and args.metrics and args.target):
             raise ConfigError(["mix fit: give a mix YAML, or --mixtures, --metrics and --target"])

@@ -114,3 +114,21 @@ def test_steps_say_what_each_parameter_means(capsys):
     out = capsys.readouterr().out
     assert "the source name for every document" in out  # a reader's parameter
     assert "a class in datatrove.pipeline.filters" in out  # a step's
+
+
+def test_mix_predict_ranks_a_published_swarms_held_out_mixtures(tmp_path, capsys):
+    import polars as pl
+    from scipy.stats import spearmanr
+
+    from tests.conftest import ROOT
+
+    regmix, target = ROOT / "data" / "regmix", "metric/the_pile_pile_cc_val_loss"
+    assert main(["mix", "predict", "--mixtures", str(regmix / "train_mixture_1m.csv"),
+                 "--metrics", str(regmix / "train_pile_loss_1m.csv"), "--target", target,
+                 "--candidates", str(regmix / "test_mixture_1m.csv"), "--out", str(tmp_path)]) == 0
+    assert "5-fold Spearman" in capsys.readouterr().err
+    predicted = pl.read_csv(tmp_path / "predictions.csv")
+    actual = pl.read_csv(regmix / "test_pile_loss_1m.csv").select("index", target)
+    joined = predicted.join(actual, on="index")
+    assert joined.height == predicted.height > 100
+    assert spearmanr(joined["predicted_objective"], joined[target])[0] > 0.9
