@@ -10,9 +10,10 @@ Config models (`Strict`) refuse unknown keys and true/false where a number is ex
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -202,7 +203,39 @@ def validate(doc: Located, model: type[M]) -> M:
     try:
         return model.model_validate(doc.data)
     except ValidationError as err:
-        raise ConfigError([doc.error(tuple(e["loc"]), e["msg"]) for e in err.errors()]) from None
+        raise ConfigError(located_errors(doc, (), err, model)) from None
+
+
+def located_errors(doc: Located, where: tuple, err: ValidationError, model: type[BaseModel]) -> list[str]:
+    """A model's validation errors as file:line lines; an unknown key gets the closest known ones."""
+    lines = []
+    for e in err.errors():
+        message = e["msg"]
+        if e["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(e["loc"][-1]), sorted(field_names(model)), n=2)
+            message += f"; did you mean {' or '.join(close)}?" if close else ""
+        lines.append(doc.error(where + tuple(e["loc"]), message))
+    return lines
+
+
+def field_names(model: type[BaseModel]) -> set[str]:
+    """Every key `model` and the models inside it accept."""
+    names, todo, seen = set(), [model], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name, info in current.model_fields.items():
+            names.add(name)
+            todo += _models_in(info.annotation)
+    return names
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
 def load(path: str | os.PathLike, model: type[M], overrides: list[str] = ()) -> M:

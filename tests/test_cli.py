@@ -132,3 +132,15 @@ def test_mix_predict_ranks_a_published_swarms_held_out_mixtures(tmp_path, capsys
     joined = predicted.join(actual, on="index")
     assert joined.height == predicted.height > 100
     assert spearmanr(joined["predicted_objective"], joined[target])[0] > 0.9
+
+
+def test_misspelled_keys_get_the_closest_known_ones(tmp_path, sample, pipeline, capsys):
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"], "sorce_field": "source"},
+                     "steps": [{"filter.length": {"min_wrds": 3}}]})
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "input.sorce_field: Extra inputs are not permitted; did you mean source_field" in err
+    assert "min_wrds: Extra inputs are not permitted; did you mean min_words" in err
+    tokenize = write(tmp_path / "tokenize.yaml", {"inputs": ["x"], "output": "y", "tokenizr": {}})
+    assert main(["validate", tokenize]) == 2
+    assert "did you mean tokenizer?" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 
-from provenance.yamlfile import ConfigError, Located, apply_overrides, load_yaml, validate
+from provenance.yamlfile import ConfigError, Located, apply_overrides, load_yaml, located_errors, validate
 
 from .config import PipelineConfig, StepEntry, step_entries
 from .executor import EXECUTORS, ExecutorParams
@@ -143,7 +143,7 @@ def _component(doc: Located, key: str, registry, base: type[BaseModel], errors: 
     try:
         return cls.Params.model_validate({field_name: chosen, **data})
     except ValidationError as err:
-        errors += [doc.error((key, *e["loc"]), e["msg"]) for e in err.errors()]
+        errors += located_errors(doc, (key,), err, cls.Params)
         return None
 
 
@@ -173,7 +173,7 @@ def _resolve_steps(doc: Located, entries: list[StepEntry], errors: list[str]) ->
             params = cls.Params.model_validate(entry.params)
             cls.check(params)
         except ValidationError as err:
-            errors += [doc.error(where + tuple(e["loc"]), e["msg"]) for e in err.errors()]
+            errors += located_errors(doc, where, err, cls.Params)
             continue
         except ValueError as err:
             errors.append(doc.error(where, str(err)))
