@@ -88,7 +88,7 @@ def test_a_jsonl_line_that_inflates_to_a_gib_is_skipped_in_bounded_memory(tmp_pa
     docs = real_docs(20)
     path = tmp_path / "bomb.jsonl.gz"
     path.write_bytes(gzip_bomb(jsonl_bytes(docs[:10]) + b'{"text": "', 1 << 30, b'"}\n' + jsonl_bytes(docs[10:])))
-    got = read_capped(path, reader="jsonl")  # the default input.max_doc_mb: 64
+    got = read_capped(path, reader="jsonl")  # the default input.max_doc_mb: 16
     assert len(got["ids"]) == 20 and got["skipped"] == {"doc_too_large": 1}
     assert got["places"] == {"doc_too_large": [f"{path}:11"]}
 

@@ -50,8 +50,9 @@ class InputParams(Strict):
     # run's memory does not depend on how large its documents are.
     batch_size: int = Field(1000, gt=0)
     batch_mb: float = Field(4, gt=0)
-    # A larger document (JSON line, WARC record body, Parquet text) is counted and skipped.
-    max_doc_mb: float = Field(64, gt=0)
+    # A larger document (JSON line, WARC record body, Parquet text) is counted and skipped: a step holds
+    # ~10-15x its largest document while deciding on it (Gopher statistics), so this bounds a worker's memory.
+    max_doc_mb: float = Field(16, gt=0)
 
     @field_validator("paths", mode="before")
     @classmethod
