@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curate.engine.reader import ReadStats, bounded, list_files, missing_fields, register
+from curate.engine.reader import ReadStats, bounded, list_files, register
 from provenance.yamlfile import ConfigError
 
 from .parquet import ParquetReader
@@ -18,20 +18,17 @@ from .parquet import ParquetReader
 
 @register("hf_disk")
 class SavedDatasetReader(ParquetReader):
-    def files(self) -> list[str]:
-        files, errors, seen = [], [], {}
+    kind = "Arrow"
+
+    def listed(self) -> list[str]:
+        files = []
         for pattern in self.params.paths:
             files += saved_dataset_files(pattern) if os.path.isdir(pattern) else list_files([pattern])
-        for f in files:
-            try:
-                with pa.memory_map(f) as source:
-                    seen[f] = set(_open(source).schema.names)
-            except (pa.ArrowInvalid, OSError) as err:
-                errors.append(f"input: {f} is not a readable Arrow file: {err}")
-        errors += missing_fields(self.params, seen, "its schema")
-        if errors:
-            raise ConfigError(errors)
         return files
+
+    def schema_of(self, path: str) -> pa.Schema:
+        with pa.memory_map(path) as source:
+            return _open(source).schema
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         row, size = 0, self.params.batch_size

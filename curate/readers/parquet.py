@@ -20,18 +20,26 @@ from provenance.yamlfile import ConfigError
 class ParquetReader(Reader):
     Params = TableParams
 
+    kind = "Parquet"
+
     def files(self) -> list[str]:
-        files = super().files()
-        errors, seen = [], {}
+        """The files, each with a readable schema holding the fields the input names."""
+        files, errors, seen = self.listed(), [], {}
         for f in files:
             try:
-                seen[f] = set(pq.read_schema(f).names)
+                seen[f] = set(self.schema_of(f).names)
             except (pa.ArrowInvalid, OSError) as err:
-                errors.append(f"input: {f} is not a readable Parquet file: {err}")
+                errors.append(f"input: {f} is not a readable {self.kind} file: {err}")
         errors += missing_fields(self.params, seen, "its schema")
         if errors:
             raise ConfigError(errors)
         return files
+
+    def listed(self) -> list[str]:
+        return super().files()
+
+    def schema_of(self, path: str) -> pa.Schema:
+        return pq.read_schema(path)
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(path)
