@@ -4,6 +4,7 @@ the step's own named counts, seconds."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,9 +78,11 @@ class StepStats(Counts):
             setattr(counts, size, getattr(counts, size) + n)
             setattr(self, size, getattr(self, size) + n)
 
-    def count_removed(self, rows: Sources, dropped: np.ndarray, reasons: np.ndarray) -> None:
+    def count_removed(self, rows: Sources, dropped: np.ndarray, reasons: np.ndarray,
+                      counted: Callable[[str], str] = lambda reason: reason) -> None:
         names = np.asarray(rows.names, dtype=object)[rows.codes[dropped]]
-        for (name, reason), n in Counter(zip(names, (r or "unspecified" for r in reasons[dropped]))).items():
+        kinds = (counted(r) if r else "unspecified" for r in reasons[dropped])
+        for (name, reason), n in Counter(zip(names, kinds)).items():
             self.removed[reason] += n
             self.source(name).removed[reason] += n
 

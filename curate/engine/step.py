@@ -109,6 +109,12 @@ class Step:
             self.first_error = traceback.format_exc()
         return f"{ERROR}{type(err).__name__}"
 
+    @staticmethod
+    def counted_reason(reason: str) -> str:
+        """A removal reason as the manifest counts it; a step whose reasons name a document
+        (`near_duplicate_of:ID`) counts them under their kind, and keeps the whole reason in samples."""
+        return reason
+
     def take_counts(self) -> dict[str, np.ndarray]:
         """The counts reported since the last call (the engine's side of `count`)."""
         counts, self._counts = self._counts, {}
@@ -138,6 +144,9 @@ class GlobalStep(Step):
     - `decide(findings)`, once in the driver: every range's findings -> decisions, one row per
       (`task`, `row`) to drop (`reason` set) or to annotate (`reason` null), with a value for each
       column the step `adds`. Rows no decision names are kept, their added columns null.
+    - `apply(batch, at, decisions)`, only for a step that also rewrites the rows its decisions name
+      (dedup.lines cuts repeated lines), in the next stage: `at` are those rows' places in the batch,
+      `decisions` their decision rows (with any private column the step's `decision_schema` adds).
     """
 
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
@@ -148,6 +157,9 @@ class GlobalStep(Step):
 
     def decide(self, findings: pa.Table) -> pa.Table:
         return findings
+
+    def apply(self, batch: pa.RecordBatch, at: np.ndarray, decisions: pa.Table) -> pa.RecordBatch:
+        return batch
 
     @classmethod
     def decision_schema(cls) -> pa.Schema:

@@ -86,7 +86,8 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
     steps = built_steps(plan, stage)
     if stage > 0:
         ended = plan.stages[stage - 1].global_step
-        steps = [(ended, _Decision(layout.decision(stage, task), ended.cls.adds))] + steps
+        decided = built_steps(plan, stage - 1, global_only=True)[0][1]
+        steps = [(ended, _Decision(layout.decision(stage, task), decided))] + steps
     keys: list[pa.Table] = []
     rows_seen = 0  # rows given to this stage's global step so far
 
@@ -102,6 +103,8 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
                     keys.append(found.set_column(found.schema.get_field_index("row"), "row",
                                                  pc.add(found.column("row").cast(pa.int64()), rows_seen)))
                     rows_seen += batch.num_rows
+                    if counts := step.take_counts():
+                        st.count(Sources(batch), counts)
                     st.seconds += time.perf_counter() - t0
                     continue
                 if rows is None:
@@ -113,7 +116,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
                         batch = result.batch
                     dropped = ~result.keep
                     if dropped.any():
-                        st.count_removed(rows, dropped, result.reasons)
+                        st.count_removed(rows, dropped, result.reasons, step.counted_reason)
                         _check_errors(plan, planned, step, st, result.reasons[dropped])
                         if keep_rejected:
                             rejected += _sample(planned.label, batch, result, dropped, keep_rejected, rejected)
@@ -142,14 +145,18 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
 
 class _Decision(Filter):
     """Applies a global step's saved decisions to the rows a task gives to the next stage: drops the
-    rows it names with a reason, fills the columns the step adds for the rows it names."""
+    rows it names with a reason, fills the columns the step adds for the rows it names, and lets a step
+    that rewrites rows (`GlobalStep.apply`) do so; what the step counts there is counted for it."""
 
-    def __init__(self, path: Path, adds: dict[str, pa.DataType]):
+    def __init__(self, path: Path, step: GlobalStep):
         super().__init__(None)
         saved = pq.ParquetFile(path).read() if path.exists() else None
         self.rows = as_numpy(saved.column("row")) if saved is not None else np.empty(0, np.int64)
         self.reasons = as_numpy(saved.column("reason")) if saved is not None else None
-        self.saved, self.adds, self.offset = saved, adds, 0
+        self.saved, self.adds, self.offset = saved, type(step).adds, 0
+        self.step = step
+        self.apply = step.apply if type(step).apply is not GlobalStep.apply else None
+        self.counted_reason = step.counted_reason
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         start, end = self.offset, self.offset + batch.num_rows
@@ -168,6 +175,10 @@ class _Decision(Filter):
             if hi > lo:
                 values = _scatter(batch.num_rows, at, self.saved.column(col).slice(lo, hi - lo), dtype)
             added = (added or batch).append_column(col, values)
+        if self.apply is not None and hi > lo:
+            added = self.apply(added or batch, at, self.saved.slice(lo, hi - lo))
+            for name, per_row in self.step.take_counts().items():
+                self.count(name, per_row)
         return FilterResult(keep, reasons, added)
 
 
