@@ -92,6 +92,7 @@ def run_gristmill(warcs: Path, out: Path, workers: int, work: Path) -> tuple[flo
               "output": {"path": str(out)}, "executor": {"kind": "local", "workers": workers}}
     path = work / "gristmill-cc.yaml"
     path.write_text(yaml.safe_dump(config))
+    shutil.rmtree(out, ignore_errors=True)  # each repeat a whole run (a finished run is not redone)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipelines.cli", "run", str(path), "--overwrite"], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,6 +1,7 @@
 """Engine figure: reader -> Gopher quality -> Gopher repetition -> writer, on the same real input,
 gristmill (datatrove adapter, and native filters) against datatrove's LocalPipelineExecutor with the
-same worker count; plus agreement of keep/reject decisions and peak RSS at 1x and 4x the input.
+same worker count; plus agreement of keep/reject decisions and peak RSS at 1x and 4x the input, without
+and with a global step (dedup.exact; the 4x input is the 1x input four times, so it also removes 3/4).
 
 Run: .venv/bin/python benchmarks/engine_gopher.py [--workers 2] [--shards 8] [--limit N]
 """
@@ -121,12 +122,14 @@ def main() -> None:
     one, four = args.work / "rss-1x", args.work / "rss-4x"
     write_shards(one, docs, 1, copies=1)
     write_shards(four, docs, 1, copies=4)
-    rss = {}
-    for name, folder in (("1x", one), ("4x", four)):
-        config = gristmill_config(folder, args.work / f"out-{name}", 1, native=True)
-        rss[name] = run_gristmill(config, args.work)[1]
-    print(f"\npeak RSS, native pipeline, 1 worker: 1x input {rss['1x'] / 1024:.0f} MiB, "
-          f"4x input {rss['4x'] / 1024:.0f} MiB, ratio {rss['4x'] / rss['1x']:.2f}")
+    for label, extra in (("native pipeline", []), ("native pipeline + dedup.exact (a global step)", [{"dedup.exact": {}}])):
+        rss = {}
+        for name, folder in (("1x", one), ("4x", four)):
+            config = gristmill_config(folder, args.work / f"out-{name}", 1, native=True)
+            config["steps"] += extra
+            rss[name] = run_gristmill(config, args.work)[1]
+        print(f"\npeak RSS, {label}, 1 worker: 1x input {rss['1x'] / 1024:.0f} MiB, "
+              f"4x input {rss['4x'] / 1024:.0f} MiB, ratio {rss['4x'] / rss['1x']:.2f}")
 
 
 if __name__ == "__main__":
