@@ -23,9 +23,13 @@ STEPS = [{"normalize.unicode": {}}, {"filter.length": {"min_words": 50, "max_wor
          {"dedup.exact": {}}, {"filter.length": {"min_chars": 400}}]
 
 
-def config(sample: Path, out: Path, workers: int = 2, **output) -> dict:
+NEAR_DUP_STEPS = [{"normalize.unicode": {}}, {"dedup.lines": {}}, {"dedup.minhash": {}},
+                  {"filter.length": {"min_words": 50}}]
+
+
+def config(sample: Path, out: Path, workers: int = 2, steps: list = STEPS, **output) -> dict:
     return {"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"], "source_field": "source"},
-            "steps": STEPS, "output": {"path": str(out), **output},
+            "steps": steps, "output": {"path": str(out), **output},
             "executor": {"kind": "local", "workers": workers}}
 
 
@@ -106,16 +110,17 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("victim", ["run", "worker"])
-def test_kill_9_then_rerun_gives_identical_output(tmp_path, sample, pipeline, victim):
+@pytest.mark.parametrize("victim, steps", [("run", STEPS), ("worker", STEPS), ("run", NEAR_DUP_STEPS)],
+                         ids=["run", "worker", "run-near-dup"])
+def test_kill_9_then_rerun_gives_identical_output(tmp_path, sample, pipeline, victim, steps):
     for i in range(3):  # more tasks, so the kill lands mid-run
         for f in list(sample.glob("*.jsonl.gz"))[:5]:
             shutil.copy(f, sample / f"copy{i}-{f.name}")
     reference = tmp_path / "reference"
-    run(load_plan(str(pipeline(config(sample, reference, workers=1), "ref.yaml"))), progress=False)
+    run(load_plan(str(pipeline(config(sample, reference, workers=1, steps=steps), "ref.yaml"))), progress=False)
 
     out = tmp_path / "out"
-    path = pipeline(config(sample, out, workers=1))
+    path = pipeline(config(sample, out, workers=1, steps=steps))
     cmd = [sys.executable, "-m", "pipelines.cli", "run", str(path)]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     markers = out / "_work" / "stage-0" / "done"
