@@ -42,6 +42,7 @@ STEP_PACKAGES = {
     "normalize": "curate.normalize",
     "filter": "curate.filters",
     "dedup": "curate.dedup",
+    "decontam": "curate.decontam",
 }
 
 

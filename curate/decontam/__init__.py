@@ -1,0 +1,1 @@
+"""Benchmark contamination checks: find evaluation items in training documents."""

