@@ -188,8 +188,10 @@ def _global_step(plan: Plan, layout: Layout, executor: Executor, stage: int) -> 
         return
     planned = plan.stages[stage].global_step
     n = len(plan.files)
-    key_bytes = sum(pq.ParquetFile(layout.keys(stage, t)).metadata.row_group(g).total_byte_size
-                    for t in range(n) for g in range(pq.ParquetFile(layout.keys(stage, t)).num_row_groups))
+    key_bytes = 0
+    for t in range(n):
+        meta = pq.ParquetFile(layout.keys(stage, t)).metadata
+        key_bytes += sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
     parts = max(1, math.ceil(key_bytes / REDUCE_BYTES))
     reduced = executor.run(f"{planned.label} reduce", [ReduceTask(plan, layout, stage, p, parts) for p in range(parts)])
     t0 = time.perf_counter()
