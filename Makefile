@@ -9,7 +9,10 @@ export HF_DATASETS_OFFLINE := 1
 
 .PHONY: demo test test-fast bench bench-gpu clean setup
 
-setup: $(STAMP)
+# the reference quality classifier filter.quality's `model: reference` names (trained on the bundled sample)
+REFERENCE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/gristmill/quality/reference/model.bin
+
+setup: $(STAMP) $(REFERENCE)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -17,7 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,gpu]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(REFERENCE): $(STAMP) pipelines/quality_train.yaml
+	$(BIN)/gristmill quality train pipelines/quality_train.yaml
+
+demo: setup
 	$(BIN)/gristmill run pipelines/quickstart.yaml
 	$(BIN)/gristmill inspect out/quickstart
 	$(BIN)/gristmill run pipelines/commoncrawl.yaml
@@ -26,10 +32,10 @@ demo: $(STAMP)
 	$(BIN)/gristmill tokenize pipelines/tokenize.yaml
 	$(BIN)/gristmill train pipelines/train_tiny.yaml
 
-test: $(STAMP)
+test: setup
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)

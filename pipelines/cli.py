@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     mix_verbs.choices["predict"].add_argument("--candidates", required=True,
                                               help="CSV of the mixtures to predict (same domain columns)")
 
+    quality = verbs.add_parser("quality", help="fastText quality classifiers")
+    p = quality.add_subparsers(dest="quality_verb", required=True).add_parser(
+        "train", help="train a quality model + its card by a YAML (pipelines/quality_train.yaml)")
+    p.add_argument("config", help="a quality training YAML")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    p.set_defaults(func=cmd_quality)
+
     return parser
 
 
@@ -136,6 +143,11 @@ def cmd_validate(args) -> int:
         if errors := mixture_errors(mixture, doc, ()):
             raise ConfigError(errors)
         summary = f"{len(mixture.weights)} source(s) from {mixture.tokens}"
+    elif kind == "quality":
+        from curate.quality.config import load_config
+
+        cfg = load_config(args.pipeline, args.overrides)
+        summary = f"{len(cfg.sources)} labelled source(s) -> {cfg.output or cfg.name}"
     else:
         from mixing.config import load_plan as load_mix
 
@@ -156,6 +168,8 @@ def yaml_kind(data: dict) -> str:
         return "mixture"
     if keys & {"sweep", "prior", "target", "caps"}:
         return "mix"
+    if "sources" in keys and "steps" not in keys:
+        return "quality"
     return "pipeline"
 
 
@@ -270,6 +284,16 @@ def cmd_mix(args) -> int:
         console.print("[red]error[/red] a proxy's worker process died (killed, or out of memory); finished "
                       f"proxies are kept: rerun `gristmill mix {args.mix_verb}` to train the rest", highlight=False)
         return 1
+    return 0
+
+
+def cmd_quality(args) -> int:
+    from curate.quality.train import train_file
+
+    folder = train_file(args.config, args.overrides)
+    heldout = json.loads((folder / "card.json").read_text())["heldout"]
+    console.print(f"model and card in {folder}: held-out precision {heldout['precision']}, recall "
+                  f"{heldout['recall']}, ROC-AUC {heldout['roc_auc']}", highlight=False, soft_wrap=True)
     return 0
 
 

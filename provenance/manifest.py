@@ -88,6 +88,7 @@ class RunManifest(Record):
     steps: list[StepRecord]
     output: OutputRecord
     seconds: float
+    reports: dict[str, list[str]] = {}  # step label -> the report files it wrote, relative to the output folder
 
     def save(self, path: str | Path) -> None:
         write_atomic(path, self.model_dump_json(indent=2))

@@ -55,7 +55,7 @@ def test_each_yaml_kind_is_recognised(tmp_path, capsys):
     mixture = write(tmp_path / "mixture.yaml", {"tokens": str(tokens), "weights": {"web/wikipedia": 1.0}})
     train = write(tmp_path / "train.yaml", {"out": str(tmp_path / "run"),
                                             "stages": [{"mixture": mixture, "tokens": 1000, "lr": {"peak": 0.001}}]})
-    for path, kind in [(mixture, "mixture"), (train, "train")]:
+    for path, kind in [(mixture, "mixture"), (train, "train"), ("pipelines/quality_train.yaml", "quality")]:
         assert main(["validate", path]) == 0
         assert f"ok ({kind})" in capsys.readouterr().err
     tokenize = write(tmp_path / "tokenize.yaml", {"inputs": [str(tmp_path / "none/*.parquet")], "output": "x",

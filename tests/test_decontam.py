@@ -63,13 +63,13 @@ def index(tmp_path, monkeypatch) -> Index:
 
 def test_clean_real_text_gives_no_flags(index):
     docs = clean_docs()
-    found, score, _ = index.scan(pa.array(docs, pa.large_string()), 13)
+    found, score, _, _ = index.scan(pa.array(docs, pa.large_string()), 13)
     assert len(docs) > 800 and not any(found) and not score.any()
 
 
 def test_every_planted_kind_is_found(index):
     for kind, cases in planted(items(), clean_docs()).items():
-        found, score, _ = index.scan(pa.array([d for d, _ in cases], pa.large_string()), 13)
+        found, score, _, _ = index.scan(pa.array([d for d, _ in cases], pa.large_string()), 13)
         missed = [t for (_, t), f in zip(cases, found) if f"humaneval/{t}" not in f]
         assert not missed, f"{kind}: missed {missed}"
         assert (score > 0).all() and (score <= 1).all()
@@ -92,7 +92,7 @@ def test_short_items_are_matched_whole(tmp_path, monkeypatch):
     checked = [i for i, s in enumerate(short) if len(s.split("_")) >= 3]
     assert checked
     doc = "Call " + short[checked[0]].replace("_", " ").upper() + " now."
-    found, score, _ = index.scan(pa.array([doc] + clean_docs()[:50], pa.large_string()), 13)
+    found, score, _, _ = index.scan(pa.array([doc] + clean_docs()[:50], pa.large_string()), 13)
     assert found[0] == [f"short/{checked[0]}"] and score[0] == 1.0 and not any(found[1:])
 
 
@@ -133,8 +133,16 @@ def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypat
                      "output": {"path": str(out)}})
     assert main(["run", str(path)]) == 0
     kept = pl.read_parquet(sorted(out.glob("part-*.parquet")))
-    step = RunManifest.load(out / "manifest.json").steps[0]
+    manifest = RunManifest.load(out / "manifest.json")
+    step = manifest.steps[0]
     assert step.counters["contaminated_docs"] == len(cases)
+    assert manifest.reports == {"0:decontam.ngram": ["reports/contamination.json", "reports/contamination.md"]}
+    report = json.loads((out / "reports" / "contamination.json").read_text())["benchmarks"]["humaneval"]
+    assert report["items"] == report["items_checked"] == len(items())
+    assert report["items_found"] >= len({t for _, t in cases}) and report["documents"] == len(cases)  # + items sharing text
+    assert report["documents_by_source"] == {"planted": len(cases)}
+    assert report["examples"] and all(e["document"].startswith("planted:") for e in report["examples"])
+    assert f"| humaneval | {len(items())} |" in (out / "reports" / "contamination.md").read_text()
     assert step.sources["planted"].counters["contaminated_docs"] == len(cases)
     if action == "annotate":
         flagged = kept.filter(pl.col("contamination").list.len() > 0)
@@ -158,16 +166,57 @@ def test_cut_removes_the_item_and_keeps_the_page(tmp_path, monkeypatch):
     docs = [d for d, _ in cases["embedded_long_page"]] + [items()[5]["prompt"]] + clean[:20]
     step = NgramDecontam(NgramParams(benchmarks=[BENCH], action="cut", margin=2))
     step.setup()
-    batch = pa.RecordBatch.from_pydict({"text": pa.array(docs, pa.large_string())})
+    batch = pa.RecordBatch.from_pydict({"text": pa.array(docs, pa.large_string()), "id": [str(i) for i in range(len(docs))],
+                                        "source": ["s"] * len(docs)})
     result = step.keep(batch)
     n = len(cases["embedded_long_page"])
     assert result.keep.tolist() == [True] * n + [False] + [True] * 20  # the bare item leaves nothing
     assert result.reasons[n] == "contaminated:humaneval"
     texts = result.batch.column("text").to_pylist()
     assert texts[n + 1:] == clean[:20]
-    after, _, _ = step.index.scan(pa.array(texts[:n], pa.large_string()), 13)
+    after, _, _, _ = step.index.scan(pa.array(texts[:n], pa.large_string()), 13)
     assert not any(after)
     page = max(clean, key=len)
     for before, text in zip(docs[:n], texts[:n]):
         assert len(before) - 3000 < len(text) < len(before) and page[:1000] in text and page[-1000:] in text
     assert step.take_counts()["spans_cut"].tolist() == [1] * (n + 1) + [0] * 20
+
+
+def test_benchmarks_by_name_from_the_registry_or_a_saved_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    by_path = NgramParams(benchmarks=[BENCH])
+    assert NgramParams(benchmarks=["humaneval"]).benchmarks[0].name == "humaneval"
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list(items()).save_to_disk(str(tmp_path / "flat"))
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(items())}).save_to_disk(str(tmp_path / "splits"))
+    (tmp_path / "mine.yaml").write_text(f"mine:\n  path: {tmp_path / 'splits'}\n  split: test\n"
+                                        f"  fields: [prompt, canonical_solution]\n  id_field: task_id\n")
+    expected = Index.load(by_path).ids.tolist()
+    for benchmarks, registry in (([{**BENCH, "path": str(tmp_path / "flat")}], None), (["mine"], "mine.yaml")):
+        params = NgramParams(benchmarks=benchmarks, registry=str(tmp_path / registry) if registry else None)
+        NgramDecontam.check(params)
+        ids = Index.load(params).ids.tolist()
+        assert [i.partition("/")[2] for i in ids] == [i.partition("/")[2] for i in expected]
+    with pytest.raises(ValueError, match="unknown benchmark 'mmlu' \\(known: humaneval\\)"):
+        NgramParams(benchmarks=["mmlu"])
+    with pytest.raises(ValueError, match="holds splits test; name one with split:"):
+        NgramDecontam.check(NgramParams(benchmarks=[{**BENCH, "path": str(tmp_path / "splits")}]))
+    with pytest.raises(ValueError, match="package 'no_such_pkg', which is not installed"):
+        NgramDecontam.check(NgramParams(benchmarks=[{**BENCH, "package": "no_such_pkg"}]))
+
+
+def test_a_benchmark_too_large_to_index_is_refused_before_reading(tmp_path, sample, pipeline, capsys):
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"]},
+                     "steps": [{"decontam.ngram": {"benchmarks": ["humaneval"], "max_index_mb": 1}}]})
+    assert main(["validate", str(path)]) == 2
+    assert "indexing them needs about" in capsys.readouterr().err
+
+
+def test_a_clean_run_reports_nothing_found(tmp_path, sample, pipeline, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"], "source_field": "source"},
+                     "steps": [{"decontam.ngram": {"benchmarks": ["humaneval"]}}], "output": {"path": str(out)}})
+    assert main(["run", str(path)]) == 0
+    report = json.loads((out / "reports" / "contamination.json").read_text())["benchmarks"]["humaneval"]
+    assert report["items_found"] == report["documents"] == 0 and report["examples"] == []

@@ -16,7 +16,7 @@ from curate.dedup.minhash import normalize
 from pipelines.cli import main
 from provenance.manifest import RunManifest
 from tests.conftest import SAMPLE
-from tests.test_minhash import WORD
+from tests.neardup import WORD
 
 
 def sample_docs(folder: Path, sources: tuple[str, ...] = ()) -> tuple[list[dict], str]:

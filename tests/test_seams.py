@@ -38,7 +38,7 @@ class LongestOfSource(GlobalStep):
                          "length": pc.binary_length(batch.column("text")),
                          "partition_key": pa.array([xxhash.xxh32_intdigest(s) for s in sources], pa.uint32())})
 
-    def reduce(self, keys: pa.Table) -> pa.Table:
+    def reduce(self, keys: pa.Table, documents) -> pa.Table:
         found = []
         for _, group in pl.from_arrow(keys).group_by("source"):
             ranked = group.sort(["length", "task", "row"])

@@ -10,7 +10,6 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from datatrove.data import Document
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
@@ -24,6 +23,7 @@ from curate.filters.length import LengthFilter, LengthParams
 from curate.filters.words import WordSplitter
 from curate.normalize.unicode import UnicodeNormalize, UnicodeParams
 from tests.conftest import SAMPLE
+from tests.neardup import decisions
 
 
 @lru_cache(maxsize=1)
@@ -188,19 +188,7 @@ def test_normalize_keeps_indentation_and_fixes_the_rest():
 
 
 def dropped(step, batches: list[pa.RecordBatch], parts: int = 1) -> dict[tuple[int, int], str]:
-    """A global step's decisions over tasks of one batch each, as the engine makes them: keys per task,
-    reduced in `parts` ranges of partition keys, decided once."""
-    from curate.engine.task import key_range
-
-    keys = pa.concat_tables([step.keys(b).append_column("task", pa.repeat(pa.scalar(t, pa.int32()), b.num_rows))
-                             for t, b in enumerate(batches)])
-    findings = []
-    for part in range(parts):
-        lo, hi = key_range(part, parts)
-        in_range = pc.and_(pc.greater_equal(keys.column("partition_key"), lo), pc.less(keys.column("partition_key"), hi))
-        findings.append(step.reduce(keys.filter(in_range)))
-    decisions = step.decide(pa.concat_tables(findings)).to_pylist()
-    return {(d["task"], d["row"]): d["reason"] for d in decisions}
+    return {(d["task"], d["row"]): d["reason"] for d in decisions(step, batches, parts).to_pylist()}
 
 
 @pytest.mark.parametrize("parts", [1, 3])

@@ -16,7 +16,6 @@ whole whitespace-separated tokens) and keeps the rest, dropping a document left 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -27,63 +26,35 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import xxhash
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from curate.decontam import report
+from curate.decontam.benchmarks import Benchmark, content_hash, item_texts, read_items, resolve
 from curate.engine.step import Filter, FilterResult, Params, register
 from curate.filters.cache import cache_dir
 
 log = logging.getLogger(__name__)
 VERSION = 5  # bump when normalization or hashing changes, so cached indexes are rebuilt
 PRIME = np.uint64(0x100000001B3)
-
-
-class Benchmark(Params):
-    name: str = Field(min_length=1)
-    path: str  # .jsonl, .jsonl.gz or .parquet
-    fields: list[str] = Field(min_length=1)  # the text to protect; a list value (choices) is joined
-    id_field: str | None = None  # default: the item's row number
+INDEX_BYTES_PER_WORD = 128  # peak while building (measured on 0.9M words of shuffled HumanEval: 128; 12 once built)
 
 
 class NgramParams(Params):
-    benchmarks: list[Benchmark] = Field(min_length=1)  # each: name, path, fields (text to protect), id_field
+    benchmarks: list[Benchmark] = Field(min_length=1)  # names from the registry, or definitions (benchmarks.py)
+    registry: str | None = None  # a YAML file of more named definitions (the shape of benchmarks.yaml)
     n: int = Field(13, ge=1)  # words per n-gram
     min_tokens: int = Field(3, ge=1)  # items shorter than this many words are skipped, not matched whole
     action: Literal["annotate", "drop", "cut"] = "annotate"  # what to do with a contaminated document
     margin: int = Field(0, ge=0)  # for cut: words removed either side of a matched window
+    max_index_mb: int = Field(4096, ge=1)  # refuse benchmarks whose index would need more memory than this
 
-
-def read_items(bench: Benchmark) -> list[dict]:
-    """The benchmark's records; ValueError if the file is unreadable or empty."""
-    path = Path(bench.path)
-    if not path.is_file():
-        raise ValueError(f"benchmark {bench.name!r}: no file {bench.path}")
-    if path.suffix == ".parquet":
-        rows = pq.read_table(path).to_pylist()
-    else:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-    if not rows:
-        raise ValueError(f"benchmark {bench.name!r}: {bench.path} holds no items")
-    return rows
-
-
-def item_texts(bench: Benchmark, rows: list[dict]) -> tuple[list[str], list[str]]:
-    """(ids, texts) of a benchmark's items; ValueError naming the first item that lacks a field."""
-    ids, texts = [], []
-    for i, row in enumerate(rows):
-        parts = []
-        for field in bench.fields + ([bench.id_field] if bench.id_field else []):
-            if row.get(field) is None:
-                raise ValueError(f"benchmark {bench.name!r}: item {i} of {bench.path} has no field {field!r} "
-                                 f"(it has: {', '.join(row)})")
-        for field in bench.fields:
-            value = row[field]
-            parts += [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        ids.append(f"{bench.name}/{row[bench.id_field] if bench.id_field else i}")
-        texts.append(" ".join(parts))
-    return ids, texts
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("benchmarks"), list):
+            data = {**data, "benchmarks": resolve(data["benchmarks"], data.get("registry"))}
+        return data
 
 
 def split_words(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -188,7 +159,7 @@ class Index:
         key = hashlib.sha256(json.dumps([VERSION, p.n, p.min_tokens]).encode())
         for bench in p.benchmarks:
             key.update(json.dumps([bench.name, bench.fields, bench.id_field]).encode())
-            key.update(hashlib.sha256(Path(bench.path).read_bytes()).digest())
+            key.update(content_hash(bench))
         path = cache_dir() / "decontam" / f"{key.hexdigest()[:32]}.npz"
         if path.exists():
             with np.load(path) as z:
@@ -226,14 +197,16 @@ class Index:
         sizes = np.concatenate([np.full(len(f[0]), f[4]) for f in found])
         items_per_doc: list[list[str]] = [[] for _ in range(len(text))]
         score = np.zeros(len(text))
+        pairs, frac = np.zeros((2, 0), np.int64), np.zeros(0)
         if len(rows):
             triples = np.unique(np.stack([rows.astype(np.uint64), items.astype(np.uint64), grams]), axis=1)
             pairs, counts = np.unique(triples[:2].astype(np.int64), axis=1, return_counts=True)
-            frac = counts / self.sizes[pairs[1]]
+            frac = np.minimum(counts / self.sizes[pairs[1]], 1.0)
             np.maximum.at(score, pairs[0], frac)
             for r, i in pairs.T:
                 items_per_doc[r].append(str(self.ids[i]))
-        return items_per_doc, np.minimum(score, 1.0), (rows, starts, sizes)
+        matches = {"row": pairs[0], "item": self.ids[pairs[1]].tolist(), "overlap": frac}
+        return items_per_doc, score, matches, (rows, starts, sizes)
 
 
 def cut(text: str, windows: list[tuple[int, int]], margin: int) -> tuple[str, int]:
@@ -268,6 +241,7 @@ class NgramDecontam(Filter):
     """Annotate, drop or cut documents that share an n-gram with a benchmark item."""
 
     Params = NgramParams
+    needs = {"text": pa.large_string(), "id": pa.string(), "source": pa.string()}
     adds = {"contamination": pa.list_(pa.string()), "contamination_score": pa.float64()}
 
     @classmethod
@@ -275,17 +249,33 @@ class NgramDecontam(Filter):
         names = [b.name for b in p.benchmarks]
         if len(set(names)) != len(names):
             raise ValueError(f"benchmark names must differ: {names}")
+        words = 0
         for bench in p.benchmarks:
-            item_texts(bench, read_items(bench))
+            words += sum(len(t.split()) for t in item_texts(bench, read_items(bench))[1])
+        need_mb = words * INDEX_BYTES_PER_WORD / 2**20
+        if need_mb > p.max_index_mb:
+            raise ValueError(f"the benchmarks hold {words:,} words: indexing them needs about {need_mb:,.0f} MB "
+                             f"per worker, over max_index_mb ({p.max_index_mb}); raise it if the memory is there")
 
     def setup(self) -> None:
         self.index = Index.load(self.params)
 
+    def report(self, records: pa.Table, folder: Path) -> list[str]:
+        index = Index.load(self.params)
+        bench = np.array([i.partition("/")[0] for i in index.ids.tolist()])
+        checked = {b.name: (int((bench == b.name).sum()), int(((bench == b.name) & (index.sizes > 0)).sum()))
+                   for b in self.params.benchmarks}
+        return report.write(report.summary(records, checked, self.params.n, self.params.action), folder)
+
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         if not hasattr(self, "index"):
             self.setup()
-        items, score, (rows, starts, sizes) = self.index.scan(batch.column("text"), self.params.n)
+        items, score, matches, (rows, starts, sizes) = self.index.scan(batch.column("text"), self.params.n)
         flagged = np.array([bool(i) for i in items], dtype=bool)
+        if len(matches["row"]):
+            at = pa.array(matches["row"])
+            self.record(pa.table({"id": batch.column("id").take(at), "source": batch.column("source").take(at),
+                                  "item": pa.array(matches["item"], pa.string()), "overlap": matches["overlap"]}))
         self.count("contaminated_docs", flagged)
         self.count("benchmark_items_matched", [len(i) for i in items])
         batch = batch.append_column("contamination", pa.array(items, pa.list_(pa.string()))) \

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from curate.engine.documents import Documents
 from curate.engine.schema import as_numpy
 from curate.engine.step import GlobalStep, Params, register
 
@@ -41,7 +42,7 @@ class ExactDedup(GlobalStep):
         return pa.table({"row": np.arange(batch.num_rows, dtype=np.int64), "hash": hashes,
                          "partition_key": (hashes >> np.uint64(32)).astype(np.uint32)})
 
-    def reduce(self, keys: pa.Table) -> pa.Table:
+    def reduce(self, keys: pa.Table, documents: Documents) -> pa.Table:
         """Every copy but the first of each hash, as rows to drop."""
         hashes, task, row = (as_numpy(keys.column(c)) for c in ("hash", "task", "row"))
         order = np.lexsort((row, task, hashes))

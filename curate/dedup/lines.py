@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from curate.engine.documents import Documents
 from curate.engine.schema import as_numpy
 from curate.engine.step import DECISION, GlobalStep, Params, register
 
@@ -85,7 +86,7 @@ class LineDedup(GlobalStep):
         return pa.table({"row": row, "partition_key": (hashes >> np.uint64(32)).astype(np.uint32), "hash": hashes,
                          "lines": np.bincount(row, minlength=batch.num_rows)[row]})
 
-    def reduce(self, keys: pa.Table) -> pa.Table:
+    def reduce(self, keys: pa.Table, documents: Documents) -> pa.Table:
         """The keys of lines found in more than max_docs documents."""
         hashes = as_numpy(keys.column("hash"))
         order = np.argsort(hashes, kind="stable")

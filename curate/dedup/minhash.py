@@ -12,12 +12,17 @@ hashes, computed for a whole batch at once with numpy. Signature -> keys: one pe
 the band's `rows` values hashed into a bucket; its top 32 bits are the partition key, so one reduce
 range holds whole buckets. Reduce: documents sharing a bucket are candidate pairs (in (task, row)
 order, each against the bucket's first and the `WINDOW` before it, so a bucket of everything costs
-linear time), verified by the share of equal signature values (`verify`, on their low 8 bits,
-corrected for chance; with 128 permutations the estimate's standard deviation near 0.8 is ~0.035,
-so the pairs decided wrongly are those within ~0.05 of the threshold). Decide: connected components
-of the verified pairs; each cluster keeps one document (`keep`), drops the others with
-`near_duplicate_of:<kept id>` and marks the kept one with `dup_cluster` (its own id) and
-`dup_cluster_size`.
+linear time). `verify` decides which candidates are duplicates:
+- `exact` (default): the share of equal signature values (on their low 8 bits, corrected for chance;
+  with 128 permutations its standard deviation near 0.8 is ~0.035) settles pairs far from the
+  threshold (`MARGIN` = 0.15, over 4 standard deviations either side); the pairs in between are
+  read back (engine/documents.py) and decided by the exact Jaccard of their shingle sets, each pair
+  in one reduce range only (the one of the lowest band it shares).
+- `estimate`: the estimate alone (pairs within ~0.05 of the threshold are decided by chance).
+- `none`: every candidate pair is a duplicate (LSH alone).
+Decide: connected components of the duplicate pairs; each cluster keeps one document (`keep`),
+drops the others with `near_duplicate_of:<kept id>` and marks the kept one with `dup_cluster` (its
+own id) and `dup_cluster_size`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pydantic import Field
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from curate.engine.documents import Documents
 from curate.engine.schema import as_numpy
 from curate.engine.step import GlobalStep, Params, register
 
@@ -45,6 +51,8 @@ CHUNK = 1 << 20  # values hashed at once: bounds the temporary arrays, whatever 
 BLOCK = 8192  # shingles permuted at once
 WINDOW = 8  # a bucket's document is compared with its first and the WINDOW documents before it
 ID_BITS = 40  # a document is task << ID_BITS | row
+CHANCE = 1 / 256  # two different minima agree on their low 8 bits
+MARGIN = 0.15  # `verify: exact` reads back the pairs whose estimate is this close to the threshold
 
 
 def normalize(text: pa.Array, fold_digits: bool) -> pa.Array:
@@ -203,19 +211,20 @@ class MinHashParams(Params):
     bands: int | None = Field(None, ge=1)  # LSH bands x rows: both, or neither (then from the threshold)
     rows: int | None = Field(None, ge=1)  # signature values per band
     fold_digits: bool = False  # digit runs read as 0
-    verify: bool = True  # merge a candidate pair only if its estimated Jaccard reaches the threshold
+    verify: Literal["exact", "estimate", "none"] = "exact"  # how a candidate pair is confirmed (module docs)
     keep: Literal["first", "longest", "highest"] = "first"  # which document of a cluster stays
     column: str | None = None  # the column `keep: highest` ranks by (numeric; null ranks lowest)
 
 
 def lsh_shape(params: MinHashParams) -> tuple[int, int]:
     """(bands, rows): as given, or datasketch's optimum for the threshold; weighted towards recall
-    when pairs are verified (verification removes the extra candidates)."""
+    when pairs are verified (verification removes the extra candidates). At 0.8 and 128 permutations:
+    17 x 7 for exact (a pair at 0.8 is a candidate with probability 0.98), 16 x 8, 9 x 13 for none."""
     if params.bands:
         return params.bands, params.rows
     from datasketch.lsh import _optimal_param
 
-    weights = (0.05, 0.95) if params.verify else (0.5, 0.5)
+    weights = {"exact": (0.02, 0.98), "estimate": (0.05, 0.95), "none": (0.5, 0.5)}[params.verify]
     return _optimal_param(params.threshold, params.num_perm, *weights)
 
 
@@ -265,6 +274,7 @@ class MinHashDedup(GlobalStep):
         low = np.repeat((sig & 0xFF).astype(np.uint8), self.bands, axis=0)  # the 8 low bits: uniform
         rows = np.repeat(docs, self.bands)
         table = {"row": rows, "partition_key": (bucket >> np.uint64(32)).astype(np.uint32), "bucket": bucket,
+                 "band": np.tile(np.arange(self.bands, dtype=np.uint16), len(docs)),
                  "sig": pa.FixedSizeBinaryArray.from_buffers(pa.binary(p.num_perm), len(rows), [None, pa.py_buffer(low)]),
                  "id": batch.column("id").take(pa.array(rows))}
         if p.keep != "first":
@@ -282,14 +292,14 @@ class MinHashDedup(GlobalStep):
         values = as_numpy(batch.column(name).cast(pa.float64()).fill_null(-np.inf))
         return np.where(np.isnan(values), -np.inf, values)
 
-    def reduce(self, keys: pa.Table) -> pa.Table:
+    def reduce(self, keys: pa.Table, documents: Documents) -> pa.Table:
         """Candidate pairs from shared buckets, each bucket's documents in (task, row) order and each
-        compared with the bucket's first and the WINDOW before it; verified by signature agreement;
-        one row per pair."""
+        compared with the bucket's first and the WINDOW before it; confirmed as `verify` says; one
+        row per duplicate pair."""
         if keys.num_rows == 0:
             return FINDINGS.empty_table()
         doc = (as_numpy(keys.column("task")).astype(np.int64) << ID_BITS) | as_numpy(keys.column("row"))
-        bucket = as_numpy(keys.column("bucket"))
+        bucket, band = as_numpy(keys.column("bucket")), as_numpy(keys.column("band"))
         order = np.lexsort((doc, bucket))
         ordered = bucket[order]
         head = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
@@ -301,13 +311,17 @@ class MinHashDedup(GlobalStep):
             right.append(order[at + gap])
         left, right = np.concatenate(left), np.concatenate(right)
         left, right = left[doc[left] != doc[right]], right[doc[left] != doc[right]]
-        pair = np.lexsort((doc[right], doc[left]))
+        pair = np.lexsort((band[left], doc[right], doc[left]))  # a pair's lowest band here first
         left, right = left[pair], right[pair]
         first = np.ones(len(left), dtype=bool)
         first[1:] = (doc[left[1:]] != doc[left[:-1]]) | (doc[right[1:]] != doc[right[:-1]])
         left, right = left[first], right[first]
-        if self.params.verify:
-            similar = self._estimate(keys.column("sig").combine_chunks(), left, right) >= self.params.threshold
+        if self.params.verify != "none":
+            agree = self._agreement(keys.column("sig").combine_chunks(), left, right)
+            estimate = (agree.sum(axis=1) / self.params.num_perm - CHANCE) / (1 - CHANCE)
+            similar = estimate >= self.params.threshold
+            if self.params.verify == "exact":
+                similar = self._exact(keys, documents, left, right, estimate, agree, band[left])
             left, right = left[similar], right[similar]
         rank = as_numpy(keys.column("rank")) if "rank" in keys.schema.names else np.zeros(keys.num_rows)
         columns = {}
@@ -316,15 +330,39 @@ class MinHashDedup(GlobalStep):
                         f"{side}_id": keys.column("id").take(pa.array(at)), f"{side}_rank": rank[at]}
         return pa.table(columns, schema=FINDINGS)
 
-    def _estimate(self, sig: pa.FixedSizeBinaryArray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """The Jaccard estimates of pairs of keys: equal low bytes of their signatures, less chance."""
+    def _agreement(self, sig: pa.FixedSizeBinaryArray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Pairs of keys x permutations: whether the low bytes of their signature values agree."""
         k = self.params.num_perm
         sig = np.frombuffer(sig.buffers()[1], np.uint8, len(sig) * k, sig.offset * k).reshape(len(sig), k)
         step = 1 << 17  # pairs compared at once (16 MiB of comparisons at 128 permutations)
-        agree = np.concatenate([np.count_nonzero(sig[left[i:i + step]] == sig[right[i:i + step]], axis=1)
-                                for i in range(0, len(left), step)] or [np.zeros(0, np.int64)])
-        chance = 1 / 256  # two different minima agree on 8 bits
-        return (agree / k - chance) / (1 - chance)
+        return np.concatenate([sig[left[i:i + step]] == sig[right[i:i + step]] for i in range(0, len(left), step)]
+                              or [np.zeros((0, k), bool)])
+
+    def _exact(self, keys: pa.Table, documents: Documents, left: np.ndarray, right: np.ndarray,
+               estimate: np.ndarray, agree: np.ndarray, band: np.ndarray) -> np.ndarray:
+        """Which pairs are duplicates: sure by the estimate, or by the exact Jaccard of their shingle
+        sets when the estimate is within MARGIN of the threshold. Such a pair is read back only in the
+        range of the lowest band whose values it shares (all that band's low bytes agree), so that
+        no two reduce ranges read the same pair."""
+        t = self.params.threshold
+        similar = estimate >= t + MARGIN
+        shared = agree[:, :self.bands * self.rows].reshape(len(left), self.bands, self.rows).all(axis=2)
+        check = np.flatnonzero((estimate >= t - MARGIN) & ~similar & (shared.argmax(axis=1) == band))
+        if len(check) == 0:
+            return similar
+        task, row = as_numpy(keys.column("task")), as_numpy(keys.column("row"))
+        ends = [(task[e].astype(np.int64) << ID_BITS) | row[e] for e in (left[check], right[check])]
+        docs = np.unique(np.concatenate(ends))
+        sets = []
+        for one in np.unique(docs >> ID_BITS):
+            rows = docs[(docs >> ID_BITS) == one] & ((1 << ID_BITS) - 1)
+            hashes, first = shingle_hashes(documents.take(int(one), rows, "text"), self.params.ngram, self.params.fold_digits)
+            sets += [np.unique(hashes[first[i]:first[i + 1]]) for i in range(len(rows))]
+        a, b = (np.searchsorted(docs, e) for e in ends)
+        for k, i, j in zip(check, a, b):
+            both = len(np.intersect1d(sets[i], sets[j], assume_unique=True))
+            similar[k] = both >= t * (len(sets[i]) + len(sets[j]) - both)
+        return similar
 
     def decide(self, findings: pa.Table) -> pa.Table:
         """Clusters = connected components of the pairs; each keeps its highest rank (then lowest

@@ -32,7 +32,7 @@ class Layout:
         """Names in the output folder that a gristmill run does not write there."""
         if not self.out.is_dir():
             return []
-        ours = ("part-", ".tmp-", "_work", "rejected", "manifest.json", "run.log", ".gristmill.lock")
+        ours = ("part-", ".tmp-", "_work", "rejected", "reports", "manifest.json", "run.log", ".gristmill.lock")
         return sorted(p.name for p in self.out.iterdir() if not p.name.startswith(ours))
 
     def clear(self) -> None:
@@ -57,6 +57,14 @@ class Layout:
 
     def keys(self, stage: int, task: int) -> Path:
         return self.stage(stage) / "keys" / f"task-{task:05d}.parquet"
+
+    @property
+    def reports(self) -> Path:
+        return self.out / "reports"
+
+    def records(self, stage: int, task: int, label: str) -> Path:
+        """The rows a step kept for its report in one task."""
+        return self.stage(stage) / "records" / label.replace(":", "-") / f"task-{task:05d}.parquet"
 
     def rejected(self, stage: int, task: int) -> Path:
         return self.stage(stage) / "rejected" / f"task-{task:05d}.jsonl"

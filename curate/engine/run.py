@@ -32,6 +32,7 @@ from .plan import Plan
 from .reader import PLACES_KEPT
 from .schema import as_numpy
 from .stats import StepStats
+from .step import Step
 from .task import ReduceTask, StageTask, built_steps, file_sha256
 from .writers import write_jsonl
 
@@ -73,6 +74,7 @@ def _run(plan: Plan, layout: Layout, progress: bool) -> RunManifest:
             _check_read(layout, markers[0])
 
     manifest = _manifest(plan, layout, markers, time.perf_counter() - started)
+    manifest.reports = _write_reports(plan, layout)
     manifest.save(layout.manifest)
     shutil.rmtree(layout.work)
     log.info("done: %d documents kept of %d read, in %.1f s", manifest.output.docs, manifest.read.docs,
@@ -279,6 +281,22 @@ def _write_rejected(plan: Plan, layout: Layout, markers: list[list[dict]]) -> No
     folder.mkdir(exist_ok=True)
     for label, rows in by_step.items():
         write_jsonl(folder / f"{label.replace(':', '-')}.jsonl", rows)
+
+
+def _write_reports(plan: Plan, layout: Layout) -> dict[str, list[str]]:
+    """Each step that writes a report gets every task's records (an empty table if none) and writes
+    its files under reports/; the manifest lists them."""
+    written = {}
+    for stage in plan.stages:
+        for planned in stage.all_steps:
+            if planned.cls.report is Step.report:
+                continue
+            paths = sorted(layout.stage(stage.index).glob(f"records/{planned.label.replace(':', '-')}/task-*.parquet"))
+            records = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default") if paths else pa.table({})
+            layout.reports.mkdir(exist_ok=True)
+            names = planned.build().report(records, layout.reports)
+            written[planned.label] = [f"{layout.reports.name}/{n}" for n in names]
+    return written
 
 
 def _version(package: str) -> str | None:

@@ -12,7 +12,10 @@ bookkeeping (counting, timing, sampling rejects, writing). Three kinds:
   (dropping rows, adding the step's columns).
 
 A step may also report named counts (`self.count("emails_replaced", per_row)`),
-which the engine sums into the manifest per step and per source.
+which the engine sums into the manifest per step and per source, and keep rows
+for a report (`self.record(table)`: which benchmark items a document matched),
+which the engine gathers from every task and hands to the step's `report` once
+the run is done (`reports/contamination.json` beside the manifest).
 
 A step's YAML name is its module path: `filter.length` lives in
 `curate/filters/length.py`, `dedup.exact` in `curate/dedup/exact.py`; a module
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -32,6 +36,7 @@ from pydantic import ConfigDict
 
 from provenance.yamlfile import Strict
 
+from .documents import Documents
 from .registry import Registry
 
 ERROR = "error:"  # the prefix of removal reasons that say a step failed on a document
@@ -43,6 +48,8 @@ STEP_PACKAGES = {
     "filter": "curate.filters",
     "dedup": "curate.dedup",
     "decontam": "curate.decontam",
+    "pii": "curate.pii",
+    "provenance": "provenance",  # licence and opt-out tagging (provenance/license.py, ...)
 }
 
 
@@ -84,6 +91,7 @@ class Step:
     def __init__(self, params: Params):
         self.params = params
         self._counts: dict[str, np.ndarray] = {}
+        self._records: list[pa.Table] = []
         self.first_error: str | None = None  # the traceback of the first document this step failed on
 
     @classmethod
@@ -101,6 +109,19 @@ class Step:
         row of that batch; the engine sums it into the manifest per step and per source."""
         per_row = np.asarray(per_row, dtype=np.int64)
         self._counts[name] = self._counts[name] + per_row if name in self._counts else per_row
+
+    def record(self, rows: pa.Table) -> None:
+        """Keep rows for this step's report (any columns the step chooses, the same in every call)."""
+        self._records.append(rows)
+
+    def take_records(self) -> list[pa.Table]:
+        records, self._records = self._records, []
+        return records
+
+    def report(self, records: pa.Table, folder: Path) -> list[str]:
+        """Write this step's report files into `folder` from the rows every task recorded (an empty
+        table if none did) and return their names; called once, in the driver, after the last stage."""
+        return []
 
     def failed(self, err: BaseException) -> str:
         """The removal reason for a document this step raised on (`error:<Exception>`), called in the
@@ -140,8 +161,10 @@ class GlobalStep(Step):
     - `keys(batch)`, in each task: the rows' keys, as a table with `row` (the row's index in the
       batch; a row may give several keys or none), `partition_key` (uint32, spread evenly: keys that
       must meet share one) and the step's own columns.
-    - `reduce(keys)`, in parallel in the executor: the keys of one range of partition keys from every
-      task (`task` added, `row` now the row's index in its task) -> a small table of findings.
+    - `reduce(keys, documents)`, in parallel in the executor: the keys of one range of partition keys
+      from every task (`task` added, `row` now the row's index in its task) -> a small table of
+      findings; `documents.take(task, rows, column)` reads back the documents a step must look at
+      again (engine/documents.py).
     - `decide(findings)`, once in the driver: every range's findings -> decisions, one row per
       (`task`, `row`) to drop (`reason` set) or to annotate (`reason` null), with a value for each
       column the step `adds`. Rows no decision names are kept, their added columns null.
@@ -153,7 +176,7 @@ class GlobalStep(Step):
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         raise NotImplementedError
 
-    def reduce(self, keys: pa.Table) -> pa.Table:
+    def reduce(self, keys: pa.Table, documents: Documents) -> pa.Table:
         raise NotImplementedError
 
     def decide(self, findings: pa.Table) -> pa.Table:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from provenance.files import atomic_path
 
+from .documents import StageDocuments
 from .errors import RunFailed
 from .layout import Layout
 from .plan import Plan, PlannedStep
@@ -89,6 +90,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
         decided = built_steps(plan, stage - 1, global_only=True)[0][1]
         steps = [(ended, _Decision(layout.decision(stage, task), decided))] + steps
     keys: list[pa.Table] = []
+    records: dict[str, list[pa.Table]] = {}
     rows_seen = 0  # rows given to this stage's global step so far
 
     with ShardWriter(out_dir, prefix, plan.config.output.format if last else "parquet",
@@ -105,6 +107,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
                     rows_seen += batch.num_rows
                     if counts := step.take_counts():
                         st.count(Sources(batch), counts)
+                    records.setdefault(planned.label, []).extend(step.take_records())
                     st.seconds += time.perf_counter() - t0
                     continue
                 if rows is None:
@@ -124,6 +127,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
                 else:
                     batch = step.process(batch)
                 st.count(rows, step.take_counts())
+                records.setdefault(planned.label, []).extend(step.take_records())
                 rows = Sources(batch)
                 st.left(rows)
                 st.seconds += time.perf_counter() - t0
@@ -134,6 +138,12 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
 
     if plan.stages[stage].global_step is not None:
         _write_keys(layout.keys(stage, task), keys)
+    for label, tables in records.items():
+        if tables:
+            path = layout.records(stage, task, label)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                pq.write_table(pa.concat_tables(tables, promote_options="default"), tmp, compression="zstd")
     if keep_rejected:
         path = layout.rejected(stage, task)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +238,7 @@ class ReduceTask:
             keys = _keys_in_range(self.layout.keys(self.stage, task), lo, hi)
             tables.append(keys.append_column("task", pa.repeat(pa.scalar(task, pa.int32()), keys.num_rows)))
         keys = pa.concat_tables(tables, promote_options="default")
-        findings = step.reduce(keys)
+        findings = step.reduce(keys, StageDocuments(self.layout, self.stage))
         path = self.layout.findings(self.stage, self.part)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

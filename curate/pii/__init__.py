@@ -1,0 +1,1 @@
+"""pii: detect and redact personal data and secrets in documents (presidio, offline)."""

