@@ -31,6 +31,7 @@ demo: setup
 	$(BIN)/gristmill run pipelines/code.yaml
 	$(BIN)/gristmill tokenize pipelines/tokenize.yaml
 	$(BIN)/gristmill train pipelines/train_tiny.yaml
+	$(BIN)/gristmill card out/quickstart out/commoncrawl out/code out/tokens out/train-tiny --out out/card
 
 test: setup
 	$(BIN)/python -m pytest -q

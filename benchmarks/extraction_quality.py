@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -43,8 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.bag_of_words import f1  # noqa: E402
-from tests.reference_pages import Page, debian_reference_pages, news_pages  # noqa: E402
+from tests.reference_pages import Page, debian_reference_pages, news_pages, scores, split  # noqa: E402
 
 CACHE = ROOT / "out" / "extraction-data"
 PYTHON_DOCS = Path("/usr/share/doc/python3.11/html")
@@ -94,57 +94,94 @@ def engines() -> dict:
         return step.keep(batch).batch.column("text").to_pylist()
 
     return {
-        "gristmill extract.html": gristmill,
+        "gristmill": gristmill,
         "trafilatura": lambda _, decoded: [trafilatura.extract(h) or "" for h in decoded],
-        "trafilatura favor_precision": lambda _, decoded: [trafilatura.extract(h, favor_precision=True) or ""
-                                                          for h in decoded],
-        "resiliparse main_content": lambda _, decoded: [extract_plain_text(h, main_content=True) for h in decoded],
+        "trafilatura precision": lambda _, decoded: [trafilatura.extract(h, favor_precision=True) or ""
+                                                    for h in decoded],
+        "resiliparse": lambda _, decoded: [extract_plain_text(h, main_content=True) for h in decoded],
     }
+
+
+def run_all(groups: dict, runs: dict, repeat: int) -> tuple[dict, dict]:
+    """Each engine on each group/language, `repeat` times in turn (engines alternate, so machine load
+    falls on all alike); -> (key -> engine -> per-page scores, key -> engine -> median ms/page)."""
+    from curate.extract.html import decode_html
+
+    scored, ms = defaultdict(dict), defaultdict(lambda: defaultdict(list))
+    for _ in range(repeat):
+        for key, members in sorted(groups.items()):
+            decoded = [decode_html(p.html, "text/html") for p in members]
+            for name, run in runs.items():
+                t0 = time.perf_counter()
+                texts = run(members, decoded)
+                ms[key][name].append(1000 * (time.perf_counter() - t0) / len(members))
+                scored[key][name] = [scores(t, p.reference) for t, p in zip(texts, members)]
+    return scored, {k: {n: statistics.median(v) for n, v in by.items()} for k, by in ms.items()}
+
+
+def table(title: str, rows: list[tuple[str, list]], groups: dict, scored: dict, ms: dict, names: list[str]) -> None:
+    """One row per (label, keys): for each engine 4-gram shingle F1 (precision/recall), bag-of-words F1,
+    ms/page (median of the repeats, weighted by pages)."""
+    print(f"\n### {title}\n")
+    print("| rows | pages | " + " | ".join(f"{n}: shingle F1 (P/R) · bow F1 · ms" for n in names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for label, keys in rows:
+        count = sum(len(groups[k]) for k in keys)
+        if not count:
+            continue
+        cells = []
+        for n in names:
+            values = [s for k in keys for s in scored[k][n]]
+            mean = [sum(v[kind][i] for v in values) / len(values) for kind, i in
+                    (("shingle", 2), ("shingle", 0), ("shingle", 1), ("bow", 2))]
+            t = sum(ms[k][n] * len(groups[k]) for k in keys) / count
+            cells.append(f"{mean[0]:.3f} ({mean[1]:.3f}/{mean[2]:.3f}) · {mean[3]:.3f} · {t:.1f}")
+        print(f"| {label} | {count} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--python-pages", type=int, default=60, help="Python doc pages to score (of ~500)")
-    ap.add_argument("--per-page", action="store_true", help="also print each page's F1 per engine")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each engine; ms/page is the median")
+    ap.add_argument("--only", choices=["tune", "held-out"], help="score one part of the pages only")
+    ap.add_argument("--engines", help="comma-separated engine names (default: all)")
+    ap.add_argument("--per-page", action="store_true", help="also print each page's scores per engine (stderr)")
     args = ap.parse_args()
     from curate.extract.html import decode_html
 
     pages = news_pages(CACHE) + debian_reference_pages(CACHE) + python_doc_pages(args.python_pages)
+    if args.only:
+        pages = [p for p in pages if split(p) == args.only]
     groups = defaultdict(list)
     for p in pages:
-        groups[(p.group, p.lang)].append(p)
+        groups[(split(p), p.group, p.lang)].append(p)
     runs = engines()
+    if args.engines:
+        runs = {n: runs[n] for n in args.engines.split(",")}
     for run in runs.values():  # first calls load modules and caches
         run(pages[:1], [decode_html(pages[0].html, "text/html")])
-    scores = defaultdict(dict)  # (group, lang) -> engine -> (F1s, ms/page)
-    for key, members in sorted(groups.items()):
-        decoded = [decode_html(p.html, "text/html") for p in members]
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            texts = run(members, decoded)
-            ms = 1000 * (time.perf_counter() - t0) / len(members)
-            scores[key][name] = ([f1(t, p.reference) for t, p in zip(texts, members)], ms)
-            if args.per_page:
-                for p, s in zip(members, scores[key][name][0]):
-                    print(f"{name:30} {p.group}/{p.lang} {p.name:40} {s:.3f}", file=sys.stderr)
-
+    scored, ms = run_all(groups, runs, args.repeat)
     names = list(runs)
-    print(f"{len(pages)} pages; mean bag-of-words F1 / ms per page\n")
-    print("| group | lang | pages | " + " | ".join(names) + " |")
-    print("|---|---|---|" + "---|" * len(names))
-    for (group, lang), by_engine in scores.items():
-        cells = [f"{sum(f) / len(f):.3f} / {ms:.1f}" for f, ms in by_engine.values()]
-        print(f"| {group} | {lang} | {len(groups[group, lang])} | " + " | ".join(cells) + " |")
-    for label, keys in (("news, all pages", [k for k in scores if k[0] == "news"]),
-                        ("docs, all pages", [k for k in scores if k[0].startswith("docs")]), ("all pages", list(scores))):
-        cells = []
-        for name in names:
-            values = [s for k in keys for s in scores[k][name][0]]
-            ms = sum(scores[k][name][1] * len(groups[k]) for k in keys) / len(values)
-            cells.append(f"{sum(values) / len(values):.3f} / {ms:.1f}")
-        print(f"| {label} | | {sum(len(groups[k]) for k in keys)} | " + " | ".join(cells) + " |")
-    cells = [f"{sum(sum(f) / len(f) for f, _ in (scores[k][n] for k in scores)) / len(scores):.3f}" for n in names]
-    print(f"| mean of the {len(scores)} group/language rows | | {len(pages)} | " + " | ".join(cells) + " |")
+    if args.per_page:
+        for key, members in sorted(groups.items()):
+            for i, p in enumerate(members):
+                cells = " ".join(f"{n}={scored[key][n][i]['shingle'][0]:.2f}/{scored[key][n][i]['shingle'][1]:.2f}"
+                                 for n in names)
+                print(f"{key[0]:8} {p.group}/{p.lang} {p.name:32} P/R {cells}", file=sys.stderr)
+    print(f"{len(pages)} pages, {args.repeat} runs of each engine; cells: 4-gram shingle F1 (precision/recall) · "
+          "bag-of-words F1 · ms/page (median of the runs), means over pages")
+    for part in ("held-out", "tune"):
+        keys = sorted(k for k in groups if k[0] == part)
+        if not keys:
+            continue
+        rows = [(f"{k[1]}, {k[2]}", [k]) for k in keys]
+        rows += [("news, all", [k for k in keys if k[1] == "news"]),
+                 ("docs, all", [k for k in keys if k[1].startswith("docs")]), (f"all {part} pages", keys)]
+        table(f"{part} pages", rows, groups, scored, ms, names)
+        print(f"\nmean of the {len(keys)} {part} group/language rows (shingle F1): " + ", ".join(
+            f"{n} {statistics.mean(statistics.mean(s['shingle'][2] for s in scored[k][n]) for k in keys):.3f}"
+            for n in names))
+
 
 if __name__ == "__main__":
     main()

@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=3, help="documents to show (curation output)")
     p.set_defaults(func=cmd_inspect)
 
+    p = verbs.add_parser("trace", help="where one document of a run came from and what the run did to it")
+    p.add_argument("run", help="a curation run's output folder")
+    p.add_argument("id", help="the document's id (kept or removed)")
+    p.set_defaults(func=cmd_trace)
+
+    p = verbs.add_parser("card", help="a data card (md, html, Croissant, EU AI Act summary) for run folders")
+    p.add_argument("runs", nargs="+", type=Path, help="curation, tokenize or train output folders")
+    p.add_argument("--out", type=Path, default=Path("out/card"), help="where the card's files go")
+    p.set_defaults(func=cmd_card)
+
     p = verbs.add_parser("tokenize", help="curated Parquet -> per-source token shards (+ a BPE tokenizer)")
     p.add_argument("config", help="a tokenize YAML (pipelines/tokenize.yaml is one)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
@@ -294,6 +304,22 @@ def cmd_quality(args) -> int:
     heldout = json.loads((folder / "card.json").read_text())["heldout"]
     console.print(f"model and card in {folder}: held-out precision {heldout['precision']}, recall "
                   f"{heldout['recall']}, ROC-AUC {heldout['roc_auc']}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from provenance.trace import trace
+
+    for line in trace(args.run, args.id):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
+def cmd_card(args) -> int:
+    from provenance.card import build_card
+
+    written = build_card(args.runs, args.out)
+    console.print(f"card: {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
     return 0
 
 

@@ -6,6 +6,7 @@ A reader (or a rerun after kill -9) sees either the old file or the complete new
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,17 +15,22 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `path` (`.tmp-NAME`) to write a file or folder to; renamed to `path`
-    when the block ends, removed if it raises."""
+    """A temporary path beside `path` (`.tmp-NAME.<unique>`) to write a file or folder to; renamed to
+    `path` when the block ends, removed if it raises. Unique per writer, so two attempts at one task
+    (a retried task whose first attempt still runs on a node thought dead) never write one file."""
     final = Path(path)
-    tmp = final.with_name(f".tmp-{final.name}")
-    _remove(tmp)
+    tmp = final.with_name(f".tmp-{final.name}.{unique()}")
     try:
         yield tmp
     except BaseException:
         _remove(tmp)
         raise
     os.replace(tmp, final)
+
+
+def unique() -> str:
+    """A suffix no other writer uses at the same time: process id and 32 random bits."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:

@@ -17,8 +17,12 @@ import re
 import subprocess
 import sys
 import tarfile
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.bag_of_words import TOKEN
 
 NEWSPAPER = "newspaper4k==0.9.6"
 NEWS_LANG = {"arabic": "ar", "burmese": "my", "chinese": "zh", "japanese": "ja", "latvian": "lv", "spanish": "es",
@@ -79,3 +83,29 @@ def debian_reference_pages(cache: Path, languages: tuple[str, ...] = DEBIAN_REFE
             pages.append(Page("docs, Debian Reference", lang, chapter.name, chapter.read_bytes(),
                               "\n".join(lines[start:end])))
     return pages
+
+
+def split(page: Page) -> str:
+    """`tune` or `held-out`, fixed by the page's name (a Debian Reference chapter by its number, so that
+    its five translations fall on the same side): rules are chosen on the tune half only."""
+    key = page.name.split(".")[0] if page.group.startswith("docs, Debian") else page.name
+    return "tune" if zlib.crc32(key.encode()) % 2 == 0 else "held-out"
+
+
+def scores(got: str, ref: str, n: int = 4) -> dict[str, tuple[float, float, float]]:
+    """Precision, recall and F1 of `got` against `ref`, as bags of words (`bow`) and of word n-grams
+    (`shingle`, n = 4; a token is a word, or one character of a script written without spaces, as in
+    tests/bag_of_words.py), counting repeats. Shingles see order and context: a headline or a teaser
+    made of article words still costs precision."""
+    a, b = TOKEN.findall(got.lower()), TOKEN.findall(ref.lower())
+    out = {"bow": _prf(Counter(a), Counter(b))}
+    out["shingle"] = _prf(Counter(zip(*(a[i:] for i in range(n)))), Counter(zip(*(b[i:] for i in range(n)))))
+    return out
+
+
+def _prf(a: Counter, b: Counter) -> tuple[float, float, float]:
+    overlap = sum((a & b).values())
+    if not overlap:
+        return 0.0, 0.0, 0.0
+    p, r = overlap / sum(a.values()), overlap / sum(b.values())
+    return p, r, 2 * p * r / (p + r)

@@ -121,8 +121,88 @@ def test_pages_without_a_declared_charset_decode(news):
 
 def test_a_page_of_short_lines_keeps_its_main_content():
     """shared-mime-info's contributors page (bundled WARC): no main-content line is long enough to mark
-    where the main text starts and ends, so nothing is put back and resiliparse's text stands."""
+    where the main text starts and ends, so nothing is put back and resiliparse's text stands; its
+    heading is the title."""
     batch = next(b for b in read_warc(WARC)[0] if any(u.endswith("/x497.html") for u in b.column("url").to_pylist()))
     row = [u.endswith("/x497.html") for u in batch.column("url").to_pylist()].index(True)
-    text = extracted_batch(batch.slice(row, 1))[0]
-    assert "3. Contributors" in text and "Keith Packard" in text
+    step = ExtractHtml(HtmlParams())
+    step.setup()
+    out = step.keep(batch.slice(row, 1)).batch
+    assert out.column("title")[0].as_py() == "3. Contributors" and "Keith Packard" in out.column("text")[0].as_py()
+
+
+FRAGMENTS = Path(__file__).parent / "extraction_fragments.html"  # real page fragments; sources in its header
+
+
+@pytest.fixture(scope="module")
+def fragments():
+    page = FRAGMENTS.read_text("utf-8")
+    step = ExtractHtml(HtmlParams())
+    step.setup()
+    batch = pa.RecordBatch.from_pydict(
+        {"html": [page.encode()], "content_type": ["text/html"], "text": [""]},
+        schema=pa.schema([("html", pa.large_binary()), ("content_type", pa.string()), ("text", pa.large_string())]))
+    out = step.keep(batch).batch
+    return out.column("title")[0].as_py(), out.column("text")[0].as_py()
+
+
+def test_the_headline_goes_to_the_title_column_not_the_text(fragments):
+    title, text = fragments
+    assert title == "N. Korea slams S. Korea for joint military drill, warns of consequences"
+    assert "N. Korea slams" not in text and text.index("SEOUL, Aug. 20 (Yonhap)") < 80
+
+
+def test_invisible_elements_never_reach_the_text(fragments):
+    """An inline `display:none` span glued into a word, an aria-hidden share item and a hidden ticker."""
+    _, text = fragments
+    assert "ultimahora.es" not in text and "joi nt exercise" in text
+    assert "Messenger" not in text and "更新" not in text
+
+
+def test_tickers_teasers_and_promos_around_the_article_are_left_out(fragments):
+    _, text = fragments
+    assert "梁振英定下出席违建事件质询日期" not in text  # BBC Chinese's teaser list above the article
+    assert "ထိပ်တန်း သတင်းများ" not in text  # BBC Burmese's top-stories promo below it
+
+
+def test_a_caption_repeated_on_the_page_is_kept_once(fragments):
+    _, text = fragments
+    assert text.count("Zemes nogruvums Askā, Norvēģijā, 2021.gada janvāris") == 1
+
+
+def test_labels_and_share_buttons_are_dropped(fragments):
+    _, text = fragments
+    assert "publicidad" not in text and "共有" not in text
+
+
+def test_a_blockquote_embed_is_article_content(fragments):
+    _, text = fragments
+    assert "Indian security forces have shot dead eight suspected militants in a night-long encounter in southern Kashmir." in text
+    assert text.rstrip().endswith("when Seoul's joint military exercise with Washington is over.")
+
+
+def test_line_rules_keep_documentation_prose_and_code():
+    """Documentation repeats its own sentences and code its lines: only captions are kept once."""
+    page = """<html><body><main><h1>marshal</h1>
+    <p>Return value: New reference.</p><pre>Traceback (most recent call last):
+  File "x", line 1</pre><p>""" + "Reads a value from the open file and returns it to the caller of this API. " * 3 + """</p>
+    <p>Return value: New reference.</p><pre>Traceback (most recent call last):
+  File "y", line 2</pre><p>Share</p><table><tr><td>print</td><td>yes</td></tr><tr><td>email</td><td>yes</td></tr></table>
+    </main></body></html>"""
+    text = main_text(page)
+    assert text.count("Return value: New reference.") == 2 and text.count("Traceback (most recent call last):") == 2
+    assert "marshal" not in text.split("\n")[0] and "yes" in text
+
+
+def test_news_headlines_and_paywall_marked_paragraphs(news):
+    """Real pages: the headline is the article's h1 that the page's title names, not the site's logo
+    h1 (CNN Arabic), and never a text line; Wired marks the article's own paragraphs `paywall` and keeps
+    them in the page, so they stay."""
+    pages = {p.name: p for p in news}
+    from curate.extract.maintext import extract
+
+    title, text = extract(decode_html(pages["arabic_article"].html, "text/html"))
+    assert title == "معارضون يسيطرون على مخازن للصواريخ بريف دمشق" and title not in text
+    title, text = extract(decode_html(pages["wired_001"].html, "text/html"))
+    assert title == "Intensified Israeli Surveillance Has Put the West Bank on Lockdown" and title not in text
+    assert "Azza lives in Tel Rumeida" in text and f1(text, pages["wired_001"].reference) > 0.95

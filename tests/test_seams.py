@@ -146,6 +146,16 @@ def test_license_from_a_column_or_the_input_default(tmp_path):
     assert "license" in reader.columns() and "license" not in make_reader({"reader": "jsonl", "paths": ["x"]}, "x").columns()
 
 
+def test_a_synthetic_input_marks_every_document(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps({"text": t}) for t in ["a b", "c d"]) + "\n")
+    reader = make_reader({"reader": "jsonl", "paths": [str(path)], "synthetic": {"generator": "some-llm-7b"}}, "x")
+    assert next(reader.batches(str(path), ReadStats())).column("synthetic").to_pylist() == ["some-llm-7b"] * 2
+    assert reader.columns()["synthetic"] == pa.string()
+    with pytest.raises(ValueError, match="generator"):
+        make_reader({"reader": "jsonl", "paths": [str(path)], "synthetic": {}}, "x")
+
+
 def test_every_error_of_a_file_at_once(tmp_path, sample, pipeline, capsys):
     path = pipeline({"input": {"paths": [f"{sample}/*.jsonl.gz"]},
                      "steps": [{"filter.lenght": {}}, {"filter.length": {"min_wrds": 3}}],

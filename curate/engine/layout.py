@@ -32,7 +32,8 @@ class Layout:
         """Names in the output folder that a gristmill run does not write there."""
         if not self.out.is_dir():
             return []
-        ours = ("part-", ".tmp-", "_work", "rejected", "reports", "manifest.json", "run.log", ".gristmill.lock")
+        ours = ("part-", ".tmp-", "_work", "rejected", "dropped", "reports", "manifest.json", "run.log",
+                ".gristmill.lock")
         return sorted(p.name for p in self.out.iterdir() if not p.name.startswith(ours))
 
     def clear(self) -> None:
@@ -65,6 +66,15 @@ class Layout:
     def records(self, stage: int, task: int, label: str) -> Path:
         """The rows a step kept for its report in one task."""
         return self.stage(stage) / "records" / label.replace(":", "-") / f"task-{task:05d}.parquet"
+
+    def dropped(self, stage: int, task: int) -> Path:
+        """Every document one task removed in one stage (id, step, reason, source, origin); moved to
+        the output folder's dropped/ when the run is done."""
+        return self.stage(stage) / "dropped" / f"stage-{stage}-task-{task:05d}.parquet"
+
+    @property
+    def dropped_out(self) -> Path:
+        return self.out / "dropped"
 
     def rejected(self, stage: int, task: int) -> Path:
         return self.stage(stage) / "rejected" / f"task-{task:05d}.jsonl"

@@ -71,7 +71,11 @@ class Plan:
         return data
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":")).encode()
+        """Of what decides the output: not the executor (where, and on how many workers, a run goes
+        changes nothing it writes, so a run started locally may be finished on Ray and the other way)."""
+        data = self.resolved()
+        data.pop("executor")
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
 

@@ -39,6 +39,10 @@ READERS = Registry("reader", lambda name: f"curate.readers.{name}", ["curate.rea
 register = READERS.register
 
 
+class Synthetic(Strict):
+    generator: str = Field(min_length=1)  # the model or program that wrote the documents
+
+
 class InputParams(Strict):
     """`input:` keys every reader takes."""
 
@@ -46,6 +50,7 @@ class InputParams(Strict):
     paths: list[str] = Field(min_length=1)
     source: str | None = None  # the source name for every document (default: the pipeline's name)
     license: str | None = None  # a licence every document of this input is under (adds a `license` column)
+    synthetic: Synthetic | None = None  # machine-written input: {generator: NAME} (adds a `synthetic` column)
     # A batch ends at batch_size documents or once it holds batch_mb MiB of text (of HTML for WARC), so a
     # run's memory does not depend on how large its documents are.
     batch_size: int = Field(1000, gt=0)
@@ -81,7 +86,7 @@ class TableParams(InputParams):
     @field_validator("keep_columns")
     @classmethod
     def _not_core(cls, v):
-        clash = [c for c in v if c in (*CORE, "license")]
+        clash = [c for c in v if c in (*CORE, "license", "synthetic")]
         if clash:
             raise ValueError(f"{', '.join(clash)} are document columns already; keep_columns is for other input columns")
         return v
@@ -148,12 +153,15 @@ class Reader:
         columns: dict[str, pa.DataType | None] = {**CORE, **self.extra}
         if self.licensed:
             columns["license"] = pa.string()
+        if self.params.synthetic:
+            columns["synthetic"] = pa.string()
         columns.update({c: None for c in getattr(self.params, "keep_columns", [])})
         return columns
 
     def schema(self) -> pa.Schema:
-        """The batches' schema where the input does not decide a column's type (kept columns as strings)."""
-        return pa.schema([(n, t if t is not None else pa.string()) for n, t in self.columns().items()])
+        """The batches' schema as `read` makes them, where the input does not decide a column's type (kept
+        columns as strings); `batches` adds the synthetic mark after."""
+        return pa.schema([(n, t if t is not None else pa.string()) for n, t in self.columns().items() if n != "synthetic"])
 
     @property
     def licensed(self) -> bool:
@@ -168,7 +176,7 @@ class Reader:
         raise NotImplementedError
 
     def batches(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
-        """`read`, counted, with the source-level licence where the input names one."""
+        """`read`, counted, with the source-level licence and synthetic mark where the input gives them."""
         for batch in self.read(path, stats):
             sizes = pc.binary_length(batch.column(self.payload)).fill_null(0)
             stats.docs += batch.num_rows
@@ -179,6 +187,9 @@ class Reader:
                     {"docs": row["bytes_count"], "bytes": row["bytes_sum"]})
             if self.params.license and "license" not in batch.schema.names:
                 batch = batch.append_column("license", pa.repeat(pa.scalar(self.params.license), batch.num_rows))
+            if self.params.synthetic:
+                batch = batch.append_column("synthetic", pa.repeat(pa.scalar(self.params.synthetic.generator),
+                                                                   batch.num_rows))
             yield batch
 
 

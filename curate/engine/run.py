@@ -75,6 +75,7 @@ def _run(plan: Plan, layout: Layout, progress: bool) -> RunManifest:
 
     manifest = _manifest(plan, layout, markers, time.perf_counter() - started)
     manifest.reports = _write_reports(plan, layout)
+    _keep_dropped(plan, layout)
     manifest.save(layout.manifest)
     shutil.rmtree(layout.work)
     log.info("done: %d documents kept of %d read, in %.1f s", manifest.output.docs, manifest.read.docs,
@@ -281,6 +282,17 @@ def _write_rejected(plan: Plan, layout: Layout, markers: list[list[dict]]) -> No
     folder.mkdir(exist_ok=True)
     for label, rows in by_step.items():
         write_jsonl(folder / f"{label.replace(':', '-')}.jsonl", rows)
+
+
+def _keep_dropped(plan: Plan, layout: Layout) -> None:
+    """Every stage's records of removed documents into dropped/ (what `gristmill trace` reads)."""
+    shutil.rmtree(layout.dropped_out, ignore_errors=True)
+    layout.dropped_out.mkdir()
+    for stage in plan.stages:
+        for task in range(len(plan.files)):
+            path = layout.dropped(stage.index, task)
+            if pq.ParquetFile(path).metadata.num_rows:
+                os.replace(path, layout.dropped_out / path.name)
 
 
 def _write_reports(plan: Plan, layout: Layout) -> dict[str, list[str]]:

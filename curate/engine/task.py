@@ -27,7 +27,7 @@ from .errors import RunFailed
 from .layout import Layout
 from .plan import Plan, PlannedStep
 from .reader import ReadStats, bounded
-from .schema import as_numpy
+from .schema import ORIGIN, as_numpy
 from .stats import Sources, StepStats
 from .step import ERROR, Filter, FilterResult, GlobalStep, Step
 from .writers import ShardWriter, write_jsonl
@@ -91,6 +91,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
         steps = [(ended, _Decision(layout.decision(stage, task), decided))] + steps
     keys: list[pa.Table] = []
     records: dict[str, list[pa.Table]] = {}
+    dropped_rows: list[pa.Table] = []  # every removed document: id, step, reason, source, origin
     rows_seen = 0  # rows given to this stage's global step so far
 
     with ShardWriter(out_dir, prefix, plan.config.output.format if last else "parquet",
@@ -120,6 +121,7 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
                     dropped = ~result.keep
                     if dropped.any():
                         st.count_removed(rows, dropped, result.reasons, step.counted_reason)
+                        dropped_rows.append(_dropped(batch, dropped, result.reasons, planned.label))
                         _check_errors(plan, planned, step, st, result.reasons[dropped])
                         if keep_rejected:
                             rejected += _sample(planned.label, batch, result, dropped, keep_rejected, rejected)
@@ -138,6 +140,10 @@ def run_task(plan: Plan, layout: Layout, stage: int, task: int) -> dict:
 
     if plan.stages[stage].global_step is not None:
         _write_keys(layout.keys(stage, task), keys)
+    layout.dropped(stage, task).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(layout.dropped(stage, task)) as tmp:
+        pq.write_table(pa.concat_tables(dropped_rows) if dropped_rows else DROPPED.empty_table(), tmp,
+                       compression="zstd")
     for label, tables in records.items():
         if tables:
             path = layout.records(stage, task, label)
@@ -190,6 +196,19 @@ class _Decision(Filter):
             for name, per_row in self.step.take_counts().items():
                 self.count(name, per_row)
         return FilterResult(keep, reasons, added)
+
+
+DROPPED = pa.schema([("id", pa.string()), ("step", pa.string()), ("reason", pa.string()), ("source", pa.string()),
+                     ("origin", ORIGIN)])
+
+
+def _dropped(batch: pa.RecordBatch, dropped: np.ndarray, reasons: np.ndarray, label: str) -> pa.Table:
+    """The ids, reasons and origins of the rows a step removed (not their text)."""
+    at = pa.array(np.flatnonzero(dropped))
+    return pa.table({"id": batch.column("id").take(at), "step": pa.repeat(pa.scalar(label), len(at)),
+                     "reason": pa.array([r or "unspecified" for r in reasons[dropped]], pa.string()),
+                     "source": batch.column("source").take(at), "origin": batch.column("origin").take(at)},
+                    schema=DROPPED)
 
 
 def _scatter(n: int, at: np.ndarray, values: pa.ChunkedArray, dtype: pa.DataType) -> pa.Array:

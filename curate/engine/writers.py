@@ -11,7 +11,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.files import write_atomic
+from provenance.files import unique, write_atomic
 
 ROW_GROUP_BYTES = 32 << 20
 
@@ -71,7 +71,8 @@ class ShardWriter:
 
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.shards):04d}.{self.ext}"
-        self._tmp = self.folder / f".tmp-{name}"
+        self._final = self.folder / name
+        self._tmp = self.folder / f".tmp-{name}.{unique()}"  # unique: a retried task never shares it
         if self.fmt == "parquet":
             self._file = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         else:
@@ -91,9 +92,8 @@ class ShardWriter:
     def _finish_shard(self) -> None:
         self._flush()
         self._file.close()
-        final = self._tmp.with_name(self._tmp.name.removeprefix(".tmp-"))
-        os.replace(self._tmp, final)
-        self.shards.append(final.name)
+        os.replace(self._tmp, self._final)
+        self.shards.append(self._final.name)
         self._file = None
 
 

@@ -6,8 +6,9 @@ never valid UTF-8); pages whose bytes decode with neither (a page declared
 UTF-8 that is Latin-1) get resiliparse's detector, then UTF-8 and Windows-1252
 as fallbacks. Main text comes from resiliparse (default, fast; see
 curate/extract/maintext.py) or trafilatura (`engine: trafilatura`).
-Rows that already have text (WET records) pass through; pages with no main
-text are dropped with the reason `no_main_text`.
+The default also fills a `title` column with the page's headline, which stays out
+of `text` (other engines and modes: the `<title>` element). Rows that already have text (WET records) pass
+through with a null title; pages with no main text are dropped with the reason `no_main_text`.
 
 trafilatura can take minutes on a pathological page, so it runs in a child
 process (curate/extract/sandbox.py) that is killed after `timeout_s` seconds:
@@ -19,6 +20,7 @@ as `extract_crashed`. resiliparse runs in-process (C++, ~230 pages/s).
 from __future__ import annotations
 
 import functools
+import html as html_lib
 import logging
 import re
 from typing import Literal
@@ -33,6 +35,7 @@ from curate.extract.sandbox import CallCrashed, CallFailed, CallTimeout, Sandbox
 log = logging.getLogger("gristmill")
 
 CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 WARMUP_PAGE = "<html><body><article><p>A page to load trafilatura with.</p></article></body></html>"
 
 
@@ -68,7 +71,7 @@ class ExtractHtml(Filter):
 
     Params = HtmlParams
     needs = {"html": pa.large_binary(), "content_type": pa.string()}
-    adds = {"text": pa.large_string()}
+    adds = {"text": pa.large_string(), "title": pa.string()}
     removes = ("html",)
 
     @classmethod
@@ -79,29 +82,33 @@ class ExtractHtml(Filter):
     def setup(self) -> None:
         main = self.params.main_content
         if self.params.engine == "resiliparse" and main:
-            from curate.extract.maintext import main_text
+            from curate.extract.maintext import extract
 
-            self.extract = main_text
-        elif self.params.engine == "resiliparse":
+            self.extract = extract
+            return
+        if self.params.engine == "resiliparse":
             from resiliparse.extract.html2text import extract_plain_text
 
-            self.extract = functools.partial(extract_plain_text, alt_texts=False)
+            text = functools.partial(extract_plain_text, alt_texts=False)
         elif self.params.timeout_s is None:
-            self.extract = functools.partial(trafilatura_text, precision=main)
+            text = functools.partial(trafilatura_text, precision=main)
         else:
-            self.extract = Sandbox(functools.partial(trafilatura_text, precision=main), self.params.timeout_s,
-                                   warmup=WARMUP_PAGE)
+            text = Sandbox(functools.partial(trafilatura_text, precision=main), self.params.timeout_s,
+                           warmup=WARMUP_PAGE)
+        self.extract = lambda page: (_title_element(page), text(page))
 
     def keep(self, batch: pa.RecordBatch) -> FilterResult:
         pages = batch.column("html").to_pylist()
         types = batch.column("content_type").to_pylist()
         texts = batch.column("text").to_pylist()
+        titles = batch.column("title").to_pylist() if "title" in batch.schema.names else [None] * len(texts)
         reasons = np.full(len(texts), None, dtype=object)
         for i, (page, content_type) in enumerate(zip(pages, types)):
             if page is None:
                 continue
             try:
-                texts[i] = self.extract(decode_html(page, content_type)).strip()
+                titles[i], text = self.extract(decode_html(page, content_type))
+                texts[i] = text.strip()
             except (CallTimeout, CallCrashed, CallFailed) as err:
                 texts[i], reasons[i] = "", _REASONS[type(err)]
                 where = batch.column("url")[i].as_py() if "url" in batch.schema.names else f"row {i}"
@@ -111,7 +118,18 @@ class ExtractHtml(Filter):
             reasons[i] = reasons[i] or "no_main_text"
         out = batch.set_column(batch.schema.get_field_index("text"), "text", pa.array(texts, pa.large_string()))
         out = out.drop_columns(["html"])
+        title = pa.array(titles, pa.string())
+        if "title" in out.schema.names:
+            out = out.set_column(out.schema.get_field_index("title"), "title", title)
+        else:
+            out = out.append_column("title", title)
         return FilterResult(keep, reasons, out)
+
+
+def _title_element(page: str) -> str | None:
+    """The `<title>` element's text (the engines other than the default find no headline of their own)."""
+    found = TITLE.search(page)
+    return " ".join(html_lib.unescape(found.group(1)).split()) or None if found else None
 
 
 _REASONS = {CallTimeout: "extract_timeout", CallCrashed: "extract_crashed", CallFailed: "extract_error"}

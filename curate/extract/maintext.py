@@ -15,11 +15,28 @@ keep such blocks under names like `foot-right`, `cookiemsg`, `li-relatedtopics` 
 `video-playlist__items`. Only the class is read, not the id: ids are often a heading's words
 (`_kernel_and_related_modules`). benchmarks/extraction_quality.py measures the effect against
 trafilatura.
+
+
+A careful reader's rules come on top (benchmarks/extraction_quality.py chose them on its tune pages):
+- the headline is the page's title (`extract`'s first value, the `title` column), not text: the first
+  `h1` (of the article or main element where there is one), else `og:title`, else `<title>`; the
+  heading is removed before extraction, and leading lines that repeat the title or the page's
+  description (the standfirst) go too;
+- what a browser would not show never reaches the text: elements marked `hidden`, `aria-hidden="true"`
+  or `display:none` / `visibility:hidden` inline, and `template` and `noscript` content (hover cards and
+  tooltips otherwise glue their text into the names they annotate);
+- furniture also names tickers, teasers, promos, polls, newsletter boxes, share rows, trending or
+  most-read lists, recommendation widgets and subscription prompts (FURNITURE_WORDS; not `paywall`: pages mark the
+  article's own paragraphs so); blockquote embeds
+  (a tweet, an Instagram post) are article content and lose the class words that would drop them;
+- lines that are labels (`ADVERTISEMENT`, `Anzeige`, `광고`) or rows of share buttons are dropped, and a
+  short line seen earlier on the page (the same caption again and again) is kept once.
 """
 
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from collections import defaultdict
 
@@ -31,18 +48,52 @@ ANCHOR_CHARS = 30  # main-content lines at least this long mark where the main t
 PARAGRAPH_CHARS = 150  # a dropped line this long is prose, not a menu entry or a notice
 CELL_SEPARATOR = "\t\t"  # resiliparse ends each table cell with two tabs
 # class words that name page furniture: a word starting with one of these (`foot` alone: not `football`)
-FURNITURE_WORDS = ("foot", "cookie", "consent", "copyright", "related", "gallery", "slideshow", "carousel", "playlist")
-FURNITURE = re.compile(r"(?<![a-z])(?:foot(?:er)?(?![a-z])|" + "|".join(FURNITURE_WORDS[1:]) + ")", re.IGNORECASE)
+FURNITURE_WORDS = ("foot", "cookie", "consent", "copyright", "related", "gallery", "slideshow", "carousel", "playlist",
+                   "ticker", "breaking", "teaser", "promo", "poll", "newsletter", "share", "sharing", "trending",
+                   "popular", "mostread", "most-read", "recommend", "outbrain", "taboola", "subscri")
+FURNITURE = re.compile(r"(?<![a-z])(?:foot(?:er)?(?![a-z])|poll(?![a-z])|polls|" + "|".join(
+    w for w in FURNITURE_WORDS[1:] if w != "poll") + ")", re.IGNORECASE)
 FURNITURE_SELECTOR = ", ".join(f'[class*="{word}" i]' for word in FURNITURE_WORDS)
+INVISIBLE_SELECTOR = ", ".join(['[hidden]', '[aria-hidden="true" i]', 'template', 'noscript'] + [
+    f'[style*="{p}:{s}{v}" i]' for p, v in (("display", "none"), ("visibility", "hidden")) for s in ("", " ")])
+EMBED_SELECTOR = "blockquote[class]"  # twitter-tweet, instagram-media, tiktok-embed: the quoted post is content
+TITLE_SELECTORS = ("article h1", "main h1", "h1")
+PERMALINK = " ¶#§"  # a heading's permalink sign (Sphinx's `¶`) is not part of the title
+TITLE_PREFIX = 0.6  # a heading and a page title this much alike at their start name the same thing
+TITLE_CHARS = 300  # a longer h1 is markup misuse (a wrapper), not a headline
+LEAD_LINES = 3  # lines at the top that may repeat the headline
+SHORT_LINE = 200  # labels, share rows and captions are no longer than this
+CAPTION_SELECTOR = 'figcaption, [class*="caption" i], [class*="credit" i]'
+LABELS = frozenset("""advertisement advertisements advertising ad ads sponsored anzeige werbung publicidade publicidad
+publicité pubblicità pubblicita реклама 광고 広告 广告 廣告 share tweet print email""".split()) | {
+    "skip advertisement", "sponsored content", "story continues below advertisement", "article continues below",
+    "continue reading below", "share this", "share this article", "share this story", "share article",
+    "scroll to continue with content", "advertisement scroll to continue with content"}
+SHARE_WORDS = frozenset("""facebook twitter x linkedin whatsapp email e mail print share shares sharing pinterest
+reddit telegram copy link links messenger flipboard tumblr vk line kakaotalk kakao 카카오톡 카카오스토리 공유 공유하기
+teilen condividi compartilhar compartilhe partager compartir поделиться シェア ツイート はてブ tweet comments comment
+url 0""".split())
 WRAPPER_SHARE = 0.5  # an element holding this share of the page's text is a wrapper, whatever its class
 NOT_WORD = re.compile(r"[^\w\n]+")
 ASCII_NOT_WORD = bytes(c for c in range(128) if not re.match(rb"[\w\n]", bytes([c])))
 BLANK_LINES = re.compile(r"\n{3,}")
+WORDS = re.compile(r"\w+")
 
 
 def main_text(page: str) -> str:
+    return extract(page)[1]
+
+
+def extract(page: str) -> tuple[str | None, str]:
+    """(title, main text) of an HTML page."""
     tree = HTMLTree.parse(page)
+    title = _title(tree)
+    _remove_hidden(tree)
     _remove_furniture(tree)
+    return title, _tidy(_restored(tree), title, _captions(tree))
+
+
+def _restored(tree: HTMLTree) -> str:
     content = extract_plain_text(tree, main_content=True, **OPTIONS)
     page_text = extract_plain_text(tree, **OPTIONS)
     main, page_lines = content.split("\n"), page_text.split("\n")
@@ -62,6 +113,81 @@ def main_text(page: str) -> str:
             before = j
         out.append(line)
     return BLANK_LINES.sub("\n\n", "\n".join(out)).strip() if restored else content
+
+
+def _title(tree: HTMLTree) -> str | None:
+    """The page's headline: the first `h1` (in the article or main element first) that the page's own
+    title (`og:title`, else `<title>`) names, and which is removed from the tree; else that own title. An
+    `h1` the title does not name is the site's logo or a section name; with no own title, the first `h1`."""
+    named = ""
+    if tree.head is not None:
+        node = tree.head.query_selector('meta[property="og:title" i][content]')
+        named = " ".join((node.getattr("content") if node is not None else tree.title or "").split())
+    named_key = _key(named)
+    body = tree.body
+    if body is not None:
+        for selector in TITLE_SELECTORS:
+            for node in body.query_selector_all(selector):
+                text = " ".join(node.text.split()).rstrip(PERMALINK)
+                key = _key(text)
+                if key and len(text) <= TITLE_CHARS and (not named_key or _names(named_key, key)):
+                    node.decompose()
+                    return text
+    return named or None
+
+
+def _names(named: str, key: str) -> bool:
+    """Whether a page title names a heading: one holds the other, or they share most of a beginning (an
+    author's name after the heading, a photo credit after the title)."""
+    shared = len(os.path.commonprefix([named, key]))
+    return key in named or named in key or shared >= max(8, TITLE_PREFIX * min(len(named), len(key)))
+
+
+def _captions(tree: HTMLTree) -> set[str]:
+    """The keys of the lines of captions and photo credits: the lines a page repeats that a reader reads
+    once (documentation repeats its own sentences, `Return value: New reference.`, and code its lines)."""
+    return {_key(line) for node in tree.document.query_selector_all(CAPTION_SELECTOR)
+            for line in node.text.split("\n")}
+
+
+def _remove_hidden(tree: HTMLTree) -> None:
+    """Remove what a browser would not show (INVISIBLE_SELECTOR), and take the class off blockquote embeds
+    so that no rule reads them as social-media furniture."""
+    root = tree.document
+    for node in root.query_selector_all(INVISIBLE_SELECTOR):
+        node.decompose()
+    for node in root.query_selector_all(EMBED_SELECTOR):
+        node.setattr("class", "")
+
+
+def _tidy(text: str, title: str | None, captions: set[str]) -> str:
+    """Drop the lines a reader skips (see the module's notes): the headline repeated at the top, labels and
+    share rows, and captions already seen."""
+    lead = {_key(title)} - {""}
+    seen, out, top = set(), [], 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped:
+            out.append(line)
+            continue
+        top += 1
+        key = _key(stripped)
+        if top <= LEAD_LINES and key in lead:
+            continue
+        if CELL_SEPARATOR not in line and len(stripped) <= SHORT_LINE:
+            words = " ".join(WORDS.findall(stripped.lower()))
+            if words in LABELS or (words and all(w in SHARE_WORDS for w in words.split())):
+                continue
+            if key in captions:
+                if key in seen:
+                    continue
+                seen.add(key)
+        out.append(line)
+    return BLANK_LINES.sub("\n\n", "\n".join(out)).strip()
+
+
+def _key(text: str | None) -> str:
+    return NOT_WORD.sub("", text).lower() if text else ""
 
 
 def _remove_furniture(tree: HTMLTree) -> None:

@@ -115,7 +115,12 @@ COMMON_WORDS = frozenset(
     "Justice Court Union Royal Star Sun Don Love Summer Autumn Winter Angel Dawn Eve Lily Victoria "
     "Holly Iris Jade Ruby Pearl Amber Crystal Sky River Forest Stone Bay Lake Park Hill Field Golden "
     "North South East West New Old Saint Santa San Christian China India Paris London Florence Chelsea "
-    "Georgia Carolina Virginia Dakota Jordan Kenya Israel Asia Africa America Nice Max Sonny Van".split())
+    "Georgia Carolina Virginia Dakota Jordan Kenya Israel Asia Africa America Nice Max Sonny Van "
+    # code literals and institution words that are also the names of towns over 5,000 people
+    "None True False Self Null Federal Commonwealth Alliance Police Central University Reserve Republic "
+    "National Centre Center Station Hospital Harbour Liberty Independence Progress Enterprise Industry "
+    "Commerce Victory Concord Unity Freedom Providence Eden Paradise Normal Mission Temple Trinity Pride "
+    "Opportunity Energy Media Mobile Reading Split Bath Deal Welcome Colon Sale Hull Battle Street".split())
 
 
 class NerTimeout(Exception):

@@ -13,6 +13,9 @@ also store decoded bodies under the original headers.
 `origin` carries file, record index, byte offset, WARC-Record-ID and
 WARC-Date, so every document can be traced to its bytes; `url` is the
 WARC-Target-URI without the angle brackets wget writes round it.
+`input.http_headers` (opt-in, e.g. `[X-Robots-Tag, TDM-Reservation, TDM-Policy, Link]`) keeps those
+HTTP response headers in an `http_headers` column, one `name: value` line each (names lowercased),
+for the provenance steps (opt-out signals, `Link: <...>; rel="license"`).
 
 A record whose body is over `input.max_doc_mb` is skipped as `doc_too_large`
 before its body is read (its Content-Length says so; fastwarc reads no further
@@ -37,6 +40,7 @@ import zlib
 from collections.abc import Iterator
 
 import pyarrow as pa
+from pydantic import field_validator
 
 from curate.engine.reader import InputParams, Reader, ReadStats, origin, register
 from curate.engine.schema import CORE, doc_id
@@ -53,18 +57,34 @@ PIECE = 1 << 20  # the most read at once when checking the end of a file or sear
 COLUMNS = {"html": pa.large_binary(), "content_type": pa.string()}
 SCHEMA = pa.schema([pa.field(n, t) for n, t in {**CORE, **COLUMNS}.items()])
 ORIGIN_FIELDS = ("file", "row", "offset", "record_id", "date")
+HEADERS_COLUMN = {"http_headers": pa.string()}  # with input.http_headers: the kept headers, `name: value` lines
+
+
+class WarcParams(InputParams):
+    http_headers: list[str] = []  # HTTP response headers to keep in an `http_headers` column (none: no column)
+
+    @field_validator("http_headers")
+    @classmethod
+    def _names(cls, v):
+        bad = [h for h in v if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", h)]
+        if bad:
+            raise ValueError(f"not HTTP header names: {', '.join(map(repr, bad))}")
+        return [h.lower() for h in v]
 
 
 @register("warc")
 class WarcReader(Reader):
     """`text` is empty until `extract.html` fills it from `html`, so steps are not offered it."""
 
+    Params = WarcParams
     payload = "html"
     extra = COLUMNS
 
     def columns(self) -> dict[str, pa.DataType | None]:
         columns = super().columns()
         del columns["text"]
+        if self.params.http_headers:
+            columns.update(HEADERS_COLUMN)
         return columns
 
     def read(self, path: str, stats: ReadStats) -> Iterator[pa.RecordBatch]:
@@ -75,7 +95,9 @@ def read_warc(path: str, params: InputParams, source: str, stats: ReadStats) -> 
     """Batches of at most `batch_size` documents, each ending once it holds `batch_mb` of HTML (WET: text)."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    rows: dict[str, list] = {n: [] for n in (*SCHEMA.names, *ORIGIN_FIELDS) if n != "origin"}
+    keep_headers = tuple(getattr(params, "http_headers", ()))
+    schema = pa.schema([*SCHEMA, *(pa.field(n, t) for n, t in HEADERS_COLUMN.items() if keep_headers)])
+    rows: dict[str, list] = {n: [] for n in (*schema.names, *ORIGIN_FIELDS) if n != "origin"}
     held = None  # the latest record's (offset, outcome), settled once we know the record is whole
     position = {"index": 0}  # records seen, and where the latest started
     size, start, max_doc = 0, 0, params.max_doc_bytes
@@ -86,11 +108,11 @@ def read_warc(path: str, params: InputParams, source: str, stats: ReadStats) -> 
             position["last"], error = None, None
             try:
                 records = ArchiveIterator(f, parse_http=True)
-                for outcome in _outcomes(records, WarcRecordType, path, source, max_doc, position):
+                for outcome in _outcomes(records, WarcRecordType, path, source, max_doc, position, keep_headers):
                     if held is not None:
                         size += _settle(held, rows, stats, path)
                         if len(rows["id"]) >= params.batch_size or size >= params.batch_bytes:
-                            yield _flush(rows)
+                            yield _flush(rows, schema)
                             size = 0
                     held = outcome
             except (OSError, ValueError) as err:  # fastwarc raises at damage it cannot read past
@@ -113,7 +135,7 @@ def read_warc(path: str, params: InputParams, source: str, stats: ReadStats) -> 
     if held is not None:
         _settle(held, rows, stats, path)
     if rows["id"]:
-        yield _flush(rows)
+        yield _flush(rows, schema)
 
 
 def _settle(record: tuple[int, dict | str | tuple[str, str]], rows: dict[str, list], stats: ReadStats,
@@ -132,7 +154,8 @@ def _settle(record: tuple[int, dict | str | tuple[str, str]], rows: dict[str, li
     return 0
 
 
-def _outcomes(records, types, path: str, source: str, max_doc: int, position: dict) -> Iterator[tuple]:
+def _outcomes(records, types, path: str, source: str, max_doc: int, position: dict,
+              keep_headers: tuple[str, ...] = ()) -> Iterator[tuple]:
     """Each record's offset and what it comes to: a document (a row of SCHEMA), the reason it is no
     document (`request_record`, `http_404`, ...), or damage to log: (kind, detail)."""
     for record in records:
@@ -167,10 +190,21 @@ def _outcomes(records, types, path: str, source: str, max_doc: int, position: di
         if not (html or text.strip()):
             yield offset, "empty_body"
             continue
-        yield offset, {"id": doc_id("warc", record.record_id), "text": text, "source": source,
-                       "url": _target_uri(record.headers.get("WARC-Target-URI")), "html": html,
-                       "content_type": content_type, "file": path, "row": index, "offset": offset,
-                       "record_id": record.record_id, "date": record.headers.get("WARC-Date")}
+        row = {"id": doc_id("warc", record.record_id), "text": text, "source": source,
+               "url": _target_uri(record.headers.get("WARC-Target-URI")), "html": html,
+               "content_type": content_type, "file": path, "row": index, "offset": offset,
+               "record_id": record.record_id, "date": record.headers.get("WARC-Date")}
+        if keep_headers:
+            row["http_headers"] = _kept_headers(record.http_headers if kind == types.response else None, keep_headers)
+        yield offset, row
+
+
+def _kept_headers(headers, names: tuple[str, ...]) -> str | None:
+    """The named HTTP headers as `name: value` lines (names lowercased, in the record's order), or None."""
+    if headers is None:
+        return None
+    kept = [f"{k.lower()}: {' '.join(v.split())}" for k, v in headers if k.lower() in names]
+    return "\n".join(kept) or None
 
 
 def _target_uri(value: str | None) -> str | None:
@@ -225,9 +259,9 @@ def _status(headers) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _flush(rows: dict[str, list]) -> pa.RecordBatch:
+def _flush(rows: dict[str, list], schema: pa.Schema = SCHEMA) -> pa.RecordBatch:
     columns = {**rows, "origin": origin(*(rows[f] for f in ORIGIN_FIELDS))}
-    batch = pa.RecordBatch.from_pydict({n: columns[n] for n in SCHEMA.names}, schema=SCHEMA)
+    batch = pa.RecordBatch.from_pydict({n: columns[n] for n in schema.names}, schema=schema)
     for v in rows.values():
         v.clear()
     return batch
