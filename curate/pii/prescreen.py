@@ -61,13 +61,18 @@ SEP = "\n\n"
 
 
 def windows(text: str, pattern: regex.Pattern, margin: int = 64, max_windows: int = 100_000) -> Windows:
+    return windows_at(text, ((m.start(), m.end()) for m in pattern.finditer(text)), margin, max_windows)
+
+
+def windows_at(text: str, hits, margin: int = 64, max_windows: int = 100_000) -> Windows:
+    """The windows around `hits` ((start, end) in order of start)."""
     spans: list[list[int]] = []
     n = len(text)
-    for m in pattern.finditer(text):
-        lo, hi = max(m.start() - margin, 0), min(m.end() + margin, n)
-        while lo > 0 and not text[lo - 1].isspace() and m.start() - lo < 4 * margin:
+    for a, b in hits:
+        lo, hi = max(a - margin, 0), min(b + margin, n)
+        while lo > 0 and not text[lo - 1].isspace() and a - lo < 4 * margin:
             lo -= 1
-        while hi < n and not text[hi].isspace() and hi - m.end() < 4 * margin:
+        while hi < n and not text[hi].isspace() and hi - b < 4 * margin:
             hi += 1
         if spans and lo <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], hi)
