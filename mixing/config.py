@@ -2,12 +2,13 @@
 
 `load_plan` checks the whole file, reads the token counts from the shards' meta.json (or the
 header of a swarm's CSVs), turns the caps into per-domain lower and upper weights at the target
-scale, and names the run folder by the hash of everything that decides the sweep. Every mistake
+scale (with bounds on groups of domains, e.g. the synthetic ones), and names the run folder by the hash of everything that decides the sweep. Every mistake
 is a `ConfigError` naming the file, the line and the key.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from provenance.yamlfile import ConfigError, Located, Strict, apply_overrides, load_yaml, validate
 
 from .files import csv_columns, read_swarm
-from .simplex import grid_units
+from .simplex import Group, grid_units, group_units
 
 PerDomain = float | dict[str, float]
 Positive = Annotated[float, Field(gt=0)]
@@ -33,11 +34,23 @@ class Target(Strict):
     seq_len: int = Field(2048, gt=0)
 
 
+class GroupCap(Strict):
+    """e.g. {name: synthetic, sources: [synth/*], min: 0.33, max: 0.67}: every synthetic source together.
+    Sources are domain names or shell globs over them (fnmatch): tokenize's meta.json does not record
+    which sources are synthetic, so the YAML names them."""
+
+    name: str
+    sources: list[str] = Field(min_length=1)
+    min: float = Field(0.0, ge=0, le=1)
+    max: float = Field(1.0, ge=0, le=1)
+
+
 class Caps(Strict):
     max_epochs: PerDomain = 4.0  # repeats of a domain's tokens allowed at target.tokens
     min_weight: PerDomain = 0.0
     max_weight: PerDomain = 1.0
     pinned: dict[str, float] = {}  # domains held at a fixed weight
+    groups: list[GroupCap] = []  # bounds on the summed weight of disjoint sets of domains
 
 
 class Proxy(BaseModel):
@@ -110,6 +123,7 @@ class Domains:
     upper: np.ndarray
     tokens: np.ndarray | None  # training tokens per domain in the shards; None for a swarm without shards
     max_epochs: np.ndarray | None  # epochs allowed at target.tokens, where tokens are known
+    groups: tuple[Group, ...] = ()  # bounds on the summed weight of disjoint sets of domains
 
     def as_dict(self, weights: np.ndarray) -> dict[str, float]:
         return {n: float(w) for n, w in zip(self.names, weights)}
@@ -292,7 +306,62 @@ def _caps(cfg: MixConfig, names: list[str], prior, tokens, error) -> Domains:
         error(("caps",), f"the caps allow at most {upper.sum():.4g} of the mixture in all: raise max_weight or "
               "max_epochs, or lower target.tokens (largest weight per domain: "
               + ", ".join(f"{n} {u:.4g}" for n, u in zip(names, upper)) + ")")
-    return Domains(names=names, prior=prior, lower=lower, upper=upper, tokens=tokens, max_epochs=max_epochs)
+    groups = _groups(caps.groups, names, lower, upper, cfg.decimals, error) if caps.groups else ()
+    return Domains(names=names, prior=prior, lower=lower, upper=upper, tokens=tokens, max_epochs=max_epochs,
+                   groups=groups)
+
+
+def _groups(specs: list[GroupCap], names: list[str], lower, upper, decimals: int, error) -> tuple[Group, ...]:
+    """caps.groups as `Group`s: every source pattern must match a domain, no domain may be in two
+    groups, and the group bounds must be keepable together with the per-domain caps."""
+    groups, owner, seen, found = [], {}, set(), []
+
+    def error_here(keys: tuple, message: str) -> None:
+        found.append(message)
+        error(keys, message)
+
+    for k, spec in enumerate(specs):
+        where = ("caps", "groups", k)
+        if spec.name in seen:
+            error_here(where + ("name",), f"{spec.name!r} names two groups")
+        seen.add(spec.name)
+        members: list[int] = []
+        for j, pattern in enumerate(spec.sources):
+            matched = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+            if not matched:
+                error_here(where + ("sources", j), f"{pattern!r} matches no domain (domains: {', '.join(names)})")
+            members += [i for i in matched if i not in members]
+        for i in members:
+            if i in owner and owner[i] != k:
+                error_here(where + ("sources",), f"{names[i]} is also in group {specs[owner[i]].name!r}: "
+                           "groups may not share a domain")
+            owner.setdefault(i, k)
+        if spec.min > spec.max:
+            error_here(where, f"{spec.name}: min {spec.min:g} is above max {spec.max:g}")
+        elif members:
+            low, high = lower[members].sum(), upper[members].sum()
+            listed = ", ".join(names[i] for i in members)
+            if spec.min > high + 1e-12:
+                error_here(where + ("min",), f"{spec.name}: min {spec.min:g} is above the {high:.4g} its domains "
+                           f"({listed}) may hold in all under max_weight/max_epochs/pinned")
+            if spec.max < low - 1e-12:
+                error_here(where + ("max",), f"{spec.name}: max {spec.max:g} is below the {low:.4g} its domains "
+                           f"({listed}) need in all under min_weight/pinned")
+        groups.append(Group(spec.name, tuple(members), spec.min, spec.max))
+    if found:
+        return ()
+    scale = 10**decimals
+    item_lo, item_hi = group_units(lower, upper, groups, decimals)
+    if (item_lo > item_hi).any():
+        bad = [g.name for g, a, b in zip(groups, item_lo, item_hi) if a > b]
+        error(("caps", "groups"), f"no weight on a grid of 1e-{decimals} keeps the bounds of {', '.join(bad)}")
+    elif item_lo.sum() > scale:
+        error(("caps", "groups"), f"the group minimums with min_weight and pinned weights need "
+              f"{item_lo.sum() / scale:.4g} of the mixture, more than 1")
+    elif item_hi.sum() < scale:
+        error(("caps", "groups"), f"the group maximums with max_weight, max_epochs and pinned weights allow at "
+              f"most {item_hi.sum() / scale:.4g} of the mixture in all")
+    return tuple(groups)
 
 
 def _objective(cfg: MixConfig, names: list[str], metrics: list[str], error) -> dict[str, float]:
@@ -317,6 +386,8 @@ def _sweep_hash(cfg: MixConfig, domains: Domains, meta: dict | None) -> str:
         "lower": domains.lower.round(12).tolist(), "upper": domains.upper.round(12).tolist(),
         "seed": cfg.seed, "decimals": cfg.decimals,
     }
+    if domains.groups:  # only where set, so that configs without groups keep their run folders
+        identity["groups"] = [[g.name, list(g.members), g.lower, g.upper] for g in domains.groups]
     if cfg.swarm is not None:
         identity["swarm"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest()
                              for p in (cfg.swarm.mixtures, cfg.swarm.metrics)]

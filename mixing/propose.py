@@ -1,4 +1,5 @@
-"""Propose a mixture: minimise the fitted objective over the simplex under the caps, and write it.
+"""Propose a mixture: minimise the fitted objective over the simplex under the caps (group bounds
+included: projection keeps them in search, SLSQP inequalities in solve), and write it.
 
 - Search (the default, for either law): RegMix's top-k average. Score many Dirichlet draws around the
   prior at the given concentrations (the sweep's, so the draws cover the region the proxies sampled),
@@ -48,7 +49,7 @@ def baselines(domains: Domains, temperature: float) -> dict[str, tuple[np.ndarra
     raw = {"natural": shares, "uniform": np.full(len(shares), 1 / len(shares)), "temperature": tempered / tempered.sum()}
     out = {}
     for name, w in raw.items():
-        kept = project(w, domains.lower, domains.upper)
+        kept = project(w, domains.lower, domains.upper, domains.groups)
         out[name] = (kept, float(np.abs(kept - w).sum()))
     return out
 
@@ -82,12 +83,17 @@ def solve(laws: dict[str, LogLinearLaw], objective: dict[str, float], domains: D
         return grad
 
     bounds = list(zip(domains.lower, domains.upper))
-    total = {"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones_like(w)}
+    constraints = [{"type": "eq", "fun": lambda w: w.sum() - 1, "jac": lambda w: np.ones_like(w)}]
+    for g in domains.groups:  # lower <= sum of the group's weights <= upper, as two inequalities
+        member = np.isin(np.arange(len(prior)), g.members).astype(np.float64)
+        constraints += [{"type": "ineq", "fun": lambda w, m=member, a=g.lower: m @ w - a, "jac": lambda w, m=member: m},
+                        {"type": "ineq", "fun": lambda w, m=member, b=g.upper: b - m @ w, "jac": lambda w, m=member: -m}]
+    lower, upper, groups = domains.lower, domains.upper, domains.groups
     best, best_value = None, np.inf
     for start in starts:
-        result = minimize(value, project(start, domains.lower, domains.upper), jac=gradient, method="SLSQP",
-                          bounds=bounds, constraints=[total], options={"ftol": 1e-12, "maxiter": 1000})
-        w = project(result.x, domains.lower, domains.upper)
+        result = minimize(value, project(start, lower, upper, groups), jac=gradient, method="SLSQP",
+                          bounds=bounds, constraints=constraints, options={"ftol": 1e-12, "maxiter": 1000})
+        w = project(result.x, lower, upper, groups)
         if value(w) < best_value:
             best, best_value = w, value(w)
     return best
@@ -100,11 +106,12 @@ def search(predict: Callable[[np.ndarray], np.ndarray], domains: Domains, sample
     `top_k`. Projecting rather than rejecting lets the search reach optima on a cap, where they often are."""
     rng = np.random.default_rng([seed, 2])
     parts = np.array_split(np.arange(samples), len(concentrations))
-    draws = np.concatenate([dirichlet(rng, domains.prior, domains.lower, domains.upper, c, len(part))
+    lower, upper, groups = domains.lower, domains.upper, domains.groups
+    draws = np.concatenate([dirichlet(rng, domains.prior, lower, upper, c, len(part), groups)
                             for c, part in zip(concentrations, parts)])
-    draws = project(draws, domains.lower, domains.upper)
+    draws = project(draws, lower, upper, groups)
     best = np.argsort(predict(draws), kind="stable")[:top_k]
-    return project(draws[best].mean(axis=0), domains.lower, domains.upper)
+    return project(draws[best].mean(axis=0), lower, upper, groups)
 
 
 def epochs_table(domains: Domains, weights: np.ndarray, target_tokens: int) -> list[dict]:
@@ -145,7 +152,7 @@ def propose(plan: MixPlan, swarm: Swarm, force: bool = False) -> dict:
         weights = solve(laws, plan.objective, d, cfg.propose.kl_to_prior, starts)
     else:
         weights = search(predict, d, cfg.propose.samples, cfg.propose.top_k, cfg.propose.concentrations, cfg.seed)
-    weights = round_to_grid(weights, d.lower, d.upper, cfg.decimals)
+    weights = round_to_grid(weights, d.lower, d.upper, cfg.decimals, d.groups)
     return {
         "law": cfg.fit.law, "method": method, "objective": plan.objective, "held_out_spearman": spearman,
         "weights": d.as_dict(weights),

@@ -34,13 +34,13 @@ def _candidates(domains: Domains, concentration: float, rng: np.random.Generator
     draws made so far (None in place of a mixture after a batch with none, so the caller can give up)."""
     drawn = 0
     while True:
-        draws = dirichlet(rng, domains.prior, domains.lower, domains.upper, concentration, BATCH)
+        draws = dirichlet(rng, domains.prior, domains.lower, domains.upper, concentration, BATCH, domains.groups)
         drawn += BATCH
-        draws = draws[within_caps(draws, domains.lower, domains.upper)]
+        draws = draws[within_caps(draws, domains.lower, domains.upper, domains.groups)]
         if not len(draws):
             yield None, drawn
             continue
-        for w in round_to_grid(draws, domains.lower, domains.upper, decimals):
+        for w in round_to_grid(draws, domains.lower, domains.upper, decimals, domains.groups):
             yield w, drawn
 
 
@@ -48,7 +48,9 @@ def draw_mixtures(domains: Domains, n: int, concentrations: list[float], seed: i
                   avoid: np.ndarray | None = None, stream: int = 0) -> np.ndarray:
     """`n` distinct mixtures on the 10**-decimals grid that keep the caps, taken in turn from Dirichlet
     draws around the prior at each concentration. Lower caps hold by construction
-    (simplex.dirichlet); draws above an upper cap are rejected. The first n of a longer sweep are
+    (simplex.dirichlet); draws above an upper cap, or with a group's total outside its bounds, are
+    rejected (the draws centre on the prior moved onto the group bounds, simplex.group_centre, so
+    that a prior far outside a group's bounds does not starve the sweep). The first n of a longer sweep are
     this sweep, so a sweep can grow. `avoid` holds mixtures already taken; `stream` separates
     independent uses of one seed."""
     scale = 10**decimals
@@ -63,7 +65,7 @@ def draw_mixtures(domains: Domains, n: int, concentrations: list[float], seed: i
             if drawn - start > MAX_DRAWS:
                 raise ConfigError([f"caps: no new distinct mixture at concentration {concentration:g} kept the "
                                    f"caps in {MAX_DRAWS:,} draws (after {len(kept)} found); loosen caps (min_weight, "
-                                   "max_weight, max_epochs), change sweep.concentrations or raise `decimals`"])
+                                   "max_weight, max_epochs, groups), change sweep.concentrations or raise `decimals`"])
             if w is not None and (key := np.rint(w * scale).astype(np.int64).tobytes()) not in seen:
                 seen.add(key)
                 kept.append(w)
@@ -93,7 +95,9 @@ def run_sweep(plan: MixPlan, train_fn: TrainFn = default_train_fn) -> Path:
         write_json(run_dir / "sweep.json", {
             "name": cfg.name, "hash": plan.sweep_hash, "domains": d.names, "tokens": d.tokens.tolist(),
             "prior": d.prior.tolist(), "lower": d.lower.tolist(), "upper": d.upper.tolist(),
-            "max_epochs": d.max_epochs.tolist(), "proxies": len(mixtures), "finished": len(records),
+            "max_epochs": d.max_epochs.tolist(),
+            "groups": [{"name": g.name, "domains": [d.names[i] for i in g.members], "min": g.lower, "max": g.upper}
+                       for g in d.groups], "proxies": len(mixtures), "finished": len(records),
             "proxy": sweep.proxy.model_dump(), "target": cfg.target.model_dump(), "cost": {
                 **cost, "spent_flops": spent, "spent_percent_of_target": 100 * spent / cost["target_flops"]}})
 

@@ -5,6 +5,7 @@ A reader (or a rerun after kill -9) sees either the old file or the complete new
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -26,6 +27,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         _remove(tmp)
         raise
     os.replace(tmp, final)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read a MiB at a time: how every record names the bytes it read."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def unique() -> str:

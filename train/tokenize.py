@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field
 
-from provenance.files import atomic_path, write_atomic
+from provenance.files import atomic_path, file_sha256, write_atomic
 from provenance.yamlfile import ConfigError, Strict
 
 log = logging.getLogger(__name__)
@@ -202,14 +202,6 @@ class TokenizeFile:
 
     def __call__(self) -> dict:
         return tokenize_file(self.index, self.path, self.cfg, self.out, self.dtype)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the run ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.files import atomic_path, write_atomic
+from provenance.files import atomic_path, file_sha256, write_atomic
 from provenance.manifest import RunManifest
 from provenance.yamlfile import ConfigError
 
@@ -33,7 +33,7 @@ from .reader import PLACES_KEPT
 from .schema import as_numpy
 from .stats import StepStats
 from .step import Step
-from .task import ReduceTask, StageTask, built_steps, file_sha256
+from .task import ReduceTask, StageTask, built_steps
 from .writers import write_jsonl
 
 log = logging.getLogger("gristmill")

@@ -6,7 +6,6 @@ The executor writes each task's completion marker from what it returns.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance.files import atomic_path
+from provenance.files import atomic_path, file_sha256
 
 from .documents import StageDocuments
 from .errors import RunFailed
@@ -323,9 +322,3 @@ def _remove_leftovers(folder: Path, prefix: str) -> None:
             p.unlink()
 
 
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from .gather import _sha256
+from provenance.files import file_sha256
 
 CONFORMS_TO = ["http://mlcommons.org/croissant/1.0", "http://mlcommons.org/croissant/RAI/1.0"]
 # The published Croissant 1.0 @context (https://docs.mlcommons.org/croissant/docs/croissant-spec.html), plus rai:.
@@ -51,7 +51,7 @@ def build(card: dict, out: Path, name: str) -> dict:
         distribution.append({"@type": "cr:FileObject", "@id": f"{rid}-manifest", "name": f"{rid}-manifest",
                              "description": f"gristmill run manifest of {r['name']} (config {r['config_hash'][:16]})",
                              "contentUrl": (rel / "manifest.json").as_posix(), "encodingFormat": "application/json",
-                             "sha256": _sha256(manifest)})
+                             "sha256": file_sha256(manifest)})
         distribution.append({"@type": "cr:FileSet", "@id": f"{rid}-shards", "name": f"{rid}-shards",
                              "description": f"the {r['output']['docs']:,} documents {r['name']} kept",
                              "encodingFormat": "application/x-parquet",

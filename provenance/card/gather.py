@@ -10,13 +10,13 @@ writers say "not used" rather than dropping the section.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
 import yaml
 
+from provenance.files import file_sha256
 from provenance.manifest import VERSION, RunManifest
 from provenance.yamlfile import ConfigError
 
@@ -214,7 +214,7 @@ def tokenized(folder: Path) -> dict:
     tok = folder / "tokenizer" / "tokenizer.json"
     return {"dir": str(folder), "vocab_size": meta.get("vocab_size"), "dtype": meta.get("dtype"),
             "config_hash": meta.get("config_hash"), "sources": sources,
-            "tokenizer": {"path": str(tok), "sha256": _sha256(tok)} if tok.is_file() else None,
+            "tokenizer": {"path": str(tok), "sha256": file_sha256(tok)} if tok.is_file() else None,
             "curated_runs": [r for r in meta.get("curated_runs", []) if r.get("manifest")]}
 
 
@@ -237,11 +237,3 @@ def trained(folder: Path) -> dict:
             "tokens_by_source": s.get("tokens_by_source", {}), "epochs_by_source": s.get("epochs_by_source", {}),
             "val": s.get("val", {}), "stages": stages, "model": config.get("model"),
             "stage_tokens": {st.get("name"): st.get("tokens") for st in config.get("stages", [])}}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
