@@ -45,9 +45,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/kernels_cpu.py
 
-bench-gpu: $(STAMP)  # on a machine with a CUDA GPU: trainer MFU vs transformers, Liger kernels (offline lent machines: benchmarks/GPU-SESSION.md)
-	$(BIN)/python benchmarks/train_throughput.py --device cuda
-	$(BIN)/python benchmarks/kernels_cpu.py
+bench-gpu: $(STAMP)  # one CUDA GPU, <= 9 min: env check, CUDA kernel tests, trainer MFU vs transformers, Liger kernels, train + resume (lent machines: benchmarks/GPU-SESSION.md)
+	$(BIN)/python benchmarks/gpu_session.py
 
 clean:
 	rm -rf out build *.egg-info

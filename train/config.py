@@ -72,7 +72,7 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     activation_checkpointing: bool = False
-    kernels: Literal["auto", "torch", "liger"] = "auto"
+    kernels: Literal["auto", "torch", "liger", "liger-loss"] = "auto"
     # auto: bf16 on GPU (FSDP's bf16 parameters), and on CPUs that multiply bf16 in hardware
     # (AVX512-BF16, AMX: autocast) for models of dim >= 256; fp32 elsewhere (train/parallelize.py use_bf16).
     precision: Literal["auto", "bf16", "fp32"] = "auto"

@@ -7,8 +7,15 @@
   backward, so the (rows x vocab) logits are never held at once.
 - "liger": Liger's RMSNorm, SwiGLU, RoPE and fused linear cross-entropy (FLCE). These kernels need a
   CUDA GPU, or Triton's CPU interpreter (`TRITON_INTERPRET=1` set before triton is imported; tests).
+- "liger-loss": Liger's fused linear cross-entropy only; RMSNorm, SwiGLU and RoPE in torch, so the
+  compiled blocks hold torch ops that inductor fuses itself. Liger's RMSNorm is known to misbehave under
+  torch.compile elsewhere (transformers marks Liger's integration not compile-friendly); the loss sits
+  outside the compiled blocks in this model.
 - "auto": "liger" when CUDA is available (and `device`, if given, is a CUDA device) and liger_kernel
   imports; "torch" otherwise.
+
+The environment variable GRISTMILL_KERNELS (one of the choices) overrides the config's `kernels`, so a
+benchmark or a lent GPU session can switch a run without editing its YAML.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-CHOICES = ("auto", "torch", "liger")
+CHOICES = ("auto", "torch", "liger", "liger-loss")
+ENV = "GRISTMILL_KERNELS"
 # Rows per loss chunk: 256, or fewer where that would exceed 2**23 logits (32 MiB in fp32). Measured on a
 # 2-core CPU (forward + backward of 2,048 rows): at vocab 32k, 256 rows beat 64, 128, 512 and 1,048; at vocab
 # 8k, 256 rows beat 1,024 by 1.2x in fp32 and 2x in bf16 (a larger chunk no longer stays in cache).
@@ -36,7 +44,7 @@ def _chunk_rows(vocab: int) -> int:
 
 @dataclass(frozen=True)
 class Kernels:
-    name: str  # "torch" | "liger"
+    name: str  # "torch" | "liger" | "liger-loss"
     rms_norm: Callable[[Tensor, Tensor, float], Tensor]
     swiglu: Callable[[Tensor, Tensor], Tensor]
     rope: Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -199,18 +207,19 @@ def _liger_usable() -> str | None:
     return None
 
 
-def liger_kernels() -> Kernels:
-    """Liger's functional ops; raises RuntimeError where they cannot run."""
+def liger_kernels(loss_only: bool = False) -> Kernels:
+    """Liger's functional ops (only its fused linear cross-entropy with `loss_only`, torch's ops for the
+    rest); raises RuntimeError where they cannot run."""
     reason = _liger_usable()
     if reason:
         raise RuntimeError(f"kernels: liger needs Triton on a GPU: {reason}. Use kernels: torch or auto.")
     from liger_kernel.transformers import functional as lf
 
-    def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    def liger_rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
         # in_place=False: Liger's default writes dX into the incoming gradient buffer.
         return lf.liger_rms_norm(x, weight, eps, casting_mode="llama", in_place=False)
 
-    def rope(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+    def liger_rope(q: Tensor, k: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
         # Rotates in place when q/k are transposed views of contiguous (batch, seq, heads, dim)
         # projections, as in the model: use the returned tensors, not the arguments.
         return lf.liger_rope(q, k, cos, sin)
@@ -220,19 +229,25 @@ def liger_kernels() -> Kernels:
         return lf.liger_fused_linear_cross_entropy(hidden, weight, targets, ignore_index=ignore_index,
                                                    accum_dtype=torch.float32)
 
-    return Kernels("liger", rms_norm, lf.liger_swiglu, rope, linear_cross_entropy)
+    if loss_only:
+        return Kernels("liger-loss", rms_norm, swiglu, rope, linear_cross_entropy)
+    return Kernels("liger", liger_rms_norm, lf.liger_swiglu, liger_rope, linear_cross_entropy)
 
 
 def get_kernels(choice: str = "auto", device: str | torch.device | None = None,
                 compile_loss: bool = False) -> Kernels:
-    """The kernels for config value `kernels: auto|torch|liger`.
+    """The kernels for config value `kernels: auto|torch|liger|liger-loss`, or for $GRISTMILL_KERNELS
+    where it is set (it wins over the config).
 
     `device`: where the model runs; "auto" picks torch for a non-CUDA device even when CUDA exists.
     `compile_loss`: torch.compile the torch loss's per-chunk softmax and gradient into one pass.
     """
+    choice = os.environ.get(ENV) or choice
     if choice not in CHOICES:
         raise ValueError(f"kernels must be one of {CHOICES}, got {choice!r}")
     if choice == "auto":
         on_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
         choice = "liger" if on_cuda and _liger_usable() is None else "torch"
-    return liger_kernels() if choice == "liger" else torch_kernels(compile_loss)
+    if choice == "torch":
+        return torch_kernels(compile_loss)
+    return liger_kernels(loss_only=choice == "liger-loss")

@@ -6,7 +6,9 @@ Applied in this order, per transformer block (as torchtitan does):
 2. torch.compile per block: blocks are identical, so one compilation serves all of them, and
    graph breaks stay contained;
 3. fully_shard per block, then the root, so each block's parameters are gathered just before it
-   runs and freed after, overlapping communication with the previous block's compute.
+   runs and freed after, overlapping communication with the previous block's compute. With one rank
+   there is nothing to shard: blocks keep their (bf16) parameters after forward
+   (`reshard_after_forward=False`), so backward does not re-gather every block for nothing.
 
 Which precision a run trains in is decided here too (`use_bf16`, for `precision: auto`), and
 reached from outside through train/api.py `resolved_precision`. bf16 on GPU is FSDP's: parameters
@@ -54,12 +56,14 @@ def apply_compile(model: nn.Module) -> None:
 
 
 def apply_fsdp(model: nn.Module, param_dtype: torch.dtype) -> None:
+    import torch.distributed as dist
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
+    reshard = dist.get_world_size() > 1  # one GPU: gathering again in backward only costs time
     for block in model.model.layers:
-        fully_shard(block, mp_policy=mp)
-    fully_shard(model, mp_policy=mp)
+        fully_shard(block, mp_policy=mp, reshard_after_forward=reshard)
+    fully_shard(model, mp_policy=mp, reshard_after_forward=reshard)
 
 
 def parallelize(model: nn.Module, *, activation_checkpointing: bool, compile: bool, shard: bool, bf16: bool) -> nn.Module:

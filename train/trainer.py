@@ -11,7 +11,6 @@ summary.json (rank 0, at the end) names what the run trained on, per stage: the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from provenance.files import write_atomic
+from provenance.files import file_sha256, write_atomic
 from provenance.yamlfile import ConfigError
 
 from . import checkpoint
@@ -174,12 +173,9 @@ def build(mcfg, cfg: TrainConfig, device: torch.device, bf16: bool):
 def stage_inputs(stage: StageConfig, index: MixtureIndex, tokens: str) -> dict:
     """What a stage trains on, for summary.json: the tokenize output and the mixture file (null when
     the mixture is inline: config.json holds it), each with the sha256 of its bytes."""
-    def sha256(path) -> str:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
     inline = isinstance(stage.mixture, MixtureConfig)
-    return {"stage": stage.name, "tokens": {"path": tokens, "meta_sha256": sha256(Path(tokens) / "meta.json")},
-            "mixture": None if inline else {"path": stage.mixture, "sha256": sha256(stage.mixture)},
+    return {"stage": stage.name, "tokens": {"path": tokens, "meta_sha256": file_sha256(Path(tokens) / "meta.json")},
+            "mixture": None if inline else {"path": stage.mixture, "sha256": file_sha256(stage.mixture)},
             "weights": dict(zip(index.sources, index.weights.tolist()))}
 
 
@@ -237,14 +233,15 @@ def train(cfg: TrainConfig) -> TrainResult:
         stage_end = stage_start + steps
         sources = loader.index.sources
         val_sources = [s for s, m in meta["sources"].items() if m["val"]["tokens"]]
+        # Loss and grad norm stay on the device until a step that logs, evaluates or saves: one host
+        # sync (and one all-reduce) per flush instead of per step, so the GPU never waits on Python.
+        pending, counts, since = [], np.zeros(len(sources), dtype=np.int64), time.perf_counter()
         while step < stage_end:
-            t0 = time.perf_counter()
             local = step - stage_start
             lr = lr_at(stage.lr, local, steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum = torch.zeros((), device=device)
-            counts = np.zeros(len(sources), dtype=np.int64)
             for micro in range(cfg.grad_accum):
                 x, y, src = loader.batch(local, micro)
                 counts += np.bincount(src, minlength=len(sources))
@@ -255,31 +252,38 @@ def train(cfg: TrainConfig) -> TrainResult:
             grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            reduced = all_mean(torch.stack([loss_sum, grad_norm.to(loss_sum)]))
-            loss_value, norm_value = reduced.tolist()
             step += 1
-            seen = state["tokens_by_source"]
+            pending.append((step, lr, torch.stack([loss_sum, grad_norm.to(loss_sum)])))
+            evaluate_now = (cfg.eval.every and step % cfg.eval.every == 0) or step == stage_end
+            save_now = (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or step == total_steps
+            if not (evaluate_now or save_now or step % cfg.log_every == 0):
+                continue
+            reduced = all_mean(torch.stack([v for _, _, v in pending])).tolist()
             if dist.is_initialized():  # on the device: NCCL reduces no CPU tensors
                 c = torch.from_numpy(counts).to(device)
                 dist.all_reduce(c)
                 counts = c.cpu().numpy()
+            seen = state["tokens_by_source"]
             for s, n in zip(sources, counts):
                 seen[s] = seen.get(s, 0) + int(n) * cfg.seq_len
-            dt = time.perf_counter() - t0
-            row = {"step": step, "stage": stage.name, "loss": loss_value, "lr": lr, "grad_norm": norm_value,
-                   "tokens": step * global_batch * cfg.seq_len, "tokens_per_s": global_batch * cfg.seq_len / dt,
-                   "mfu_flops_per_s": flops_token * global_batch * cfg.seq_len / dt}
-            metrics.write(row)
-            metrics.progress(row, total_steps)
-            if (cfg.eval.every and step % cfg.eval.every == 0) or step == stage_end:
+            dt = (time.perf_counter() - since) / len(pending)  # per step, averaged since the last flush
+            for (at, at_lr, _), (loss_value, norm_value) in zip(pending, reduced):
+                row = {"step": at, "stage": stage.name, "loss": loss_value, "lr": at_lr, "grad_norm": norm_value,
+                       "tokens": at * global_batch * cfg.seq_len, "tokens_per_s": global_batch * cfg.seq_len / dt,
+                       "mfu_flops_per_s": flops_token * global_batch * cfg.seq_len / dt}
+                metrics.write(row)
+                metrics.progress(row, total_steps)
+            pending, counts = [], np.zeros(len(sources), dtype=np.int64)
+            if evaluate_now:
                 val = evaluate(model, mixture.tokens, meta, val_sources, cfg, rank, world, device)
                 metrics.write({"step": step, "stage": stage.name, "val": val})
                 if rank == 0:
                     print(f"[{stage.name}] step {step} val " + " ".join(
                         f"{s}={v['loss']:.3f}" for s, v in val.items()), flush=True)
             state["step"], state["loss"] = step, loss_value
-            if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or step == total_steps:
+            if save_now:
                 checkpoint.save(out / "checkpoints", step, model, optimizer, state, cfg.checkpoint.keep)
+            since = time.perf_counter()
         stage_start = stage_end
 
     if cfg.export:
