@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from provenance.yamlfile import ConfigError
+from tests import test_train
 from tests.conftest import ROOT
-from tests.test_train import curated_parquet, local, losses, train_config
+from tests.test_train import losses, train_config
 from train.config import TrainConfig
 from train.launch import Launch, launch
-from train.tokenize import TokenizeConfig, tokenize
 
 ENTRY = ["-m", "pipelines.cli", "train", "cfg.yaml"]
 
@@ -57,14 +57,7 @@ def test_the_train_verb_takes_the_options():
     assert (args.nnodes, args.nproc, args.node_rank, args.rdzv_endpoint) == (2, 4, 1, "h:1")
 
 
-@pytest.fixture(scope="module")
-def tokens(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tok")
-    curated_parquet(root / "curated")
-    cfg = TokenizeConfig(inputs=[str(root / "curated" / "*.parquet")], output=str(root / "tokens"),
-                         tokenizer={"vocab_size": 1024, "sample_mb": 1}, validation_fraction=0.05)
-    tokenize(cfg, local(2), progress=lambda _: None)
-    return root / "tokens"
+tokens = test_train.tokens  # the same token-shard fixture as the trainer's tests
 
 
 def free_port() -> int:

@@ -205,7 +205,7 @@ def _dropped(batch: pa.RecordBatch, dropped: np.ndarray, reasons: np.ndarray, la
     """The ids, reasons and origins of the rows a step removed (not their text)."""
     at = pa.array(np.flatnonzero(dropped))
     return pa.table({"id": batch.column("id").take(at), "step": pa.repeat(pa.scalar(label), len(at)),
-                     "reason": pa.array([r or "unspecified" for r in reasons[dropped]], pa.string()),
+                     "reason": pa.array(reasons[dropped], pa.string()).fill_null("unspecified"),
                      "source": batch.column("source").take(at), "origin": batch.column("origin").take(at)},
                     schema=DROPPED)
 
