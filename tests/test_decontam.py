@@ -14,7 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from curate.decontam.ngram import Index, NgramDecontam, NgramParams, tokenize
+from curate.decontam.ngram import Index, NgramDecontam, NgramParams
+from curate.decontam.words import split
 from curate.engine.plan import load_plan
 from pipelines.cli import main
 from provenance.manifest import RunManifest
@@ -47,7 +48,7 @@ def planted(items: list[dict], clean: list[str]) -> dict[str, list[tuple[str, st
         "half_item": lambda it: " ".join(it["prompt"].split()[:len(it["prompt"].split()) // 2]),
     }
     chosen = items[::8]  # for half items, only those whose half still holds one full 13-gram of the item
-    long_half = tokenize(pa.array([kinds["half_item"](it) for it in chosen], pa.large_string()))[1] >= 13
+    long_half = split(pa.array([kinds["half_item"](it) for it in chosen], pa.large_string()))[2] >= 13
     out = {}
     for kind, make in kinds.items():
         out[kind] = [(f"{clean[i][:300]}\n\n{make(it)}\n\n{clean[i + 1][:300]}", it["task_id"])

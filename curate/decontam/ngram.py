@@ -1,7 +1,7 @@
 """decontam.ngram: find benchmark items in documents by shared word n-grams.
 
-Text on both sides is normalized the same way (Unicode NFKC, lowercase, runs of punctuation, symbols
-and whitespace folded to one space) and split into words. Each benchmark item (its `fields` joined by
+Text on both sides is normalized the same way (Unicode NFKC, lowercase; punctuation, symbols,
+whitespace and controls separate words) and split into hashed words by words.py. Each benchmark item (its `fields` joined by
 a space) gives its n-grams (default 13 words), hashed to uint64 and held as one sorted numpy array,
 built in `setup()` and cached under ~/.cache/gristmill/decontam by the benchmarks' content hash. An
 item shorter than n words is matched whole (as a run of its own length), unless it has fewer than
@@ -29,16 +29,16 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 from pydantic import Field, model_validator
 
 from curate.decontam import report
 from curate.decontam.benchmarks import Benchmark, content_hash, item_texts, read_items, resolve
+from curate.decontam.words import HashSet, split
 from curate.engine.step import Filter, FilterResult, Params, register
 from curate.filters.cache import cache_dir
 
 log = logging.getLogger(__name__)
-VERSION = 6  # bump when normalization or hashing changes, so cached indexes are rebuilt
+VERSION = 7  # bump when normalization or hashing changes, so cached indexes are rebuilt
 PRIME = np.uint64(0x100000001B3)
 INDEX_BYTES_PER_WORD = 128  # peak while building (measured on 0.9M words of shuffled HumanEval: 128; 12 once built)
 
@@ -60,54 +60,18 @@ class NgramParams(Params):
         return data
 
 
-def split_words(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(words, `at`: the index in words of each normalized word of all rows in order, word count per
-    row). Normalization works on the distinct whitespace-separated tokens of the batch, each of which
-    becomes zero or more words, so it costs per distinct token, not per byte."""
-    raw = pc.utf8_split_whitespace(text)
-    raw_lengths = pc.fill_null(pc.list_value_length(raw), 0).to_numpy().astype(np.int64)
-    enc = pc.dictionary_encode(raw.flatten())
-    d = pc.utf8_lower(pc.utf8_normalize(enc.dictionary, "NFKC"))
-    d = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.replace_substring_regex(d, r"[\pP\pS\s]+", " ")))
-    words, parent = d.flatten(), pc.list_parent_indices(d)
-    nonempty = pc.greater(pc.utf8_length(words), 0)  # a token of only punctuation gives one ""
-    words, parent = words.filter(nonempty), parent.filter(nonempty).to_numpy()
-    per = np.bincount(parent, minlength=len(d)).astype(np.int64)
-    idx = enc.indices.to_numpy()
-    cnt = per[idx]
-    ends = np.cumsum(cnt)
-    at = np.repeat((np.cumsum(per) - per)[idx] - (ends - cnt), cnt) + np.arange(ends[-1] if len(ends) else 0)
-    lengths = np.bincount(np.repeat(np.arange(len(raw_lengths)), raw_lengths), weights=cnt,
-                          minlength=len(raw_lengths)).astype(np.int64)
-    return words, at, lengths
-
-
-def informative_words(words: pa.Array) -> np.ndarray:
-    """Whether each word holds two letters or more. An n-gram of digits and single letters (`0 1 2 3 4
-    5 6 7 8 9 a b c`, a grid of 0s and 1s) appears in any code or table and says nothing about a
-    benchmark: only windows (and short items) with `telling_words` such words are indexed."""
-    return pc.greater_equal(pc.count_substring_regex(words, r"\pL"), 2).to_numpy(zero_copy_only=False)
-
-
 def telling_words(length):
-    """Informative words a window of `length` words needs: 3, or half of a shorter item's."""
+    """Telling words (two letters or more) a window of `length` words needs: 3, or half of a shorter
+    item's. An n-gram of digits and single letters (`0 1 2 3 4 5 6 7 8 9 a b c`, a grid of 0s and 1s)
+    appears in any code or table and says nothing about a benchmark: no such window is indexed."""
     return np.minimum(3, (np.asarray(length) + 1) // 2)
 
 
-def word_hashes(words: pa.Array) -> np.ndarray:
-    return np.fromiter((xxhash.xxh3_64_intdigest(w) for w in words.to_pylist()), np.uint64, count=len(words))
-
-
-def tokenize(text: pa.Array, vocab: tuple[pa.Array, np.ndarray] | None = None):
-    """(uint64 hash per normalized word of all rows in order, word count per row[, whether each word
-    is in `vocab`]). Given `vocab` (the benchmarks' words and their hashes), words outside it are not
-    hashed (their hash is 0): no window holding one can be in the index."""
-    words, at, lengths = split_words(text)
-    if vocab is None:
-        return word_hashes(words)[at], lengths
-    pos = pc.fill_null(pc.index_in(words, value_set=vocab[0]), -1).to_numpy()
-    known = pos >= 0
-    return np.where(known, vocab[1][np.maximum(pos, 0)], np.uint64(0))[at], lengths, known[at]
+def tokenize(text: pa.Array, vocab: HashSet):
+    """(hash per normalized word of all rows in order, words per row, whether each word is in `vocab`
+    (the benchmarks' words): no window holding another word can be in the index)."""
+    tokens, _, lengths = split(text)
+    return tokens, lengths, vocab.contains(tokens)
 
 
 def ngrams(tokens: np.ndarray, lengths: np.ndarray, n: int, known: np.ndarray | None = None):
@@ -140,7 +104,7 @@ class Index:
         self.ids = arrays["ids"]
         self.sizes = arrays["sizes"]  # distinct n-grams per item (1 for an item matched whole)
         self.lengths = sorted({int(k) for k in arrays["short_len"]})
-        self.vocab = (pa.array(arrays["words"].tolist(), pa.large_string()), arrays["word_hash"])
+        self.vocab = HashSet(arrays["vocab"])
 
     @classmethod
     def build(cls, p: NgramParams) -> Index:
@@ -149,11 +113,9 @@ class Index:
             i, t = item_texts(bench, read_items(bench))
             ids += i
             texts += t
-        tokens, lengths = tokenize(pa.array(texts, pa.large_string()))
-        words, at, _ = split_words(pa.array(texts, pa.large_string()))
-        vocab = pc.unique(words)
+        tokens, telling, lengths = split(pa.array(texts, pa.large_string()))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        informative = np.concatenate([[0], np.cumsum(informative_words(words)[at])])
+        informative = np.concatenate([[0], np.cumsum(telling)])
         hashes, item, first = ngrams(tokens, lengths, p.n)
         at_word = starts[item] + first
         telling = informative[at_word + p.n] - informative[at_word] >= telling_words(p.n)
@@ -172,7 +134,7 @@ class Index:
         return cls({"hash": pairs[0], "item": pairs[1].astype(np.int32), "sizes": sizes,
                     "short_hash": short_hash[order], "short_item": short[order].astype(np.int64),
                     "short_len": lengths[short][order].astype(np.int64), "ids": np.array(ids, dtype=str),
-                    "words": np.array(vocab.to_pylist(), dtype=str), "word_hash": word_hashes(vocab)})
+                    "vocab": np.unique(tokens)})
 
     @classmethod
     def load(cls, p: NgramParams) -> Index:
@@ -236,10 +198,9 @@ def cut(text: str, windows: list[tuple[int, int]], margin: int) -> tuple[str, in
     apart only by tokens without a word of two letters (the digits the index leaves out) merge; and
     the number of merged spans."""
     raw = [t for t in pc.utf8_split_whitespace(pa.array([text])).to_pylist()[0] if t]
-    words, at, words_of = split_words(pa.array(raw, pa.large_string()))  # normalized words per raw token
+    _, telling_word, words_of = split(pa.array(raw, pa.large_string()))  # normalized words per raw token
     raw_of_word = np.repeat(np.arange(len(raw)), words_of)
-    telling = np.concatenate([[0], np.cumsum(np.bincount(raw_of_word, weights=informative_words(words)[at],
-                                                         minlength=len(raw)) > 0)])
+    telling = np.concatenate([[0], np.cumsum(np.bincount(raw_of_word, weights=telling_word, minlength=len(raw)) > 0)])
     offsets, pos = [], 0
     for token in raw:
         pos = text.index(token, pos)
@@ -315,9 +276,9 @@ class NgramDecontam(Filter):
             self.count("spans_cut", cuts)
             keep = ~flagged  # drop what is left without a word
             left = pa.array([texts[r] for r in np.flatnonzero(flagged)], pa.large_string())
-            words, at, lengths = split_words(left)  # kept while a word of two letters is left
+            _, telling, lengths = split(left)  # kept while a word of two letters is left
             rows = np.repeat(np.arange(len(lengths)), lengths)
-            keep[flagged] = np.bincount(rows, weights=informative_words(words)[at], minlength=len(lengths)) > 0
+            keep[flagged] = np.bincount(rows, weights=telling, minlength=len(lengths)) > 0
             text = pa.array(texts, pa.large_string())
             batch = batch.set_column(batch.schema.get_field_index("text"), "text", text)
         reasons[~keep] = [f"contaminated:{i[0].partition('/')[0]}" for i, k in zip(items, keep) if not k]
