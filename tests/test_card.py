@@ -90,6 +90,7 @@ def test_markdown_has_every_section_with_the_runs_numbers(card, runs):
             if k.startswith("pii:"):
                 assert f"| {k[4:]} | {v:,} |" in pii
     assert "humaneval | 164 |" in section(md, "Benchmark contamination")
+    assert "13-word n-grams" in section(md, "Benchmark contamination")
     assert "| news/abc | 1 |" in section(md, "Mixture and training")  # weight; realised epochs follow
     assert "Max epochs per source: main: 3" in md
     assert "cluster size" in section(md, "Duplicates")

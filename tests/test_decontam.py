@@ -14,7 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from curate.decontam.ngram import Index, NgramDecontam, NgramParams
+from curate.decontam.index import Index
+from curate.decontam.ngram import NgramDecontam, NgramParams
 from curate.decontam.words import split
 from curate.engine.plan import load_plan
 from pipelines.cli import main
@@ -56,21 +57,21 @@ def planted(items: list[dict], clean: list[str]) -> dict[str, list[tuple[str, st
     return out
 
 
-@pytest.fixture
-def index(tmp_path, monkeypatch) -> Index:
+@pytest.fixture(params=["words", "chars"])
+def index(tmp_path, monkeypatch, request) -> Index:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return Index.load(NgramParams(benchmarks=[BENCH]))
+    return Index.load(NgramParams(benchmarks=[BENCH], unit=request.param))
 
 
 def test_clean_real_text_gives_no_flags(index):
     docs = clean_docs()
-    found, score, _, _ = index.scan(pa.array(docs, pa.large_string()), 13)
+    found, score, _, _ = index.scan(pa.array(docs, pa.large_string()))
     assert len(docs) > 800 and not any(found) and not score.any()
 
 
 def test_every_planted_kind_is_found(index):
     for kind, cases in planted(items(), clean_docs()).items():
-        found, score, _, _ = index.scan(pa.array([d for d, _ in cases], pa.large_string()), 13)
+        found, score, _, _ = index.scan(pa.array([d for d, _ in cases], pa.large_string()))
         missed = [t for (_, t), f in zip(cases, found) if f"humaneval/{t}" not in f]
         assert not missed, f"{kind}: missed {missed}"
         assert (score > 0).all() and (score <= 1).all()
@@ -93,13 +94,13 @@ def test_short_items_are_matched_whole(tmp_path, monkeypatch):
     checked = [i for i, s in enumerate(short) if len(s.split("_")) >= 3]
     assert checked
     doc = "Call " + short[checked[0]].replace("_", " ").upper() + " now."
-    found, score, _, _ = index.scan(pa.array([doc] + clean_docs()[:50], pa.large_string()), 13)
+    found, score, _, _ = index.scan(pa.array([doc] + clean_docs()[:50], pa.large_string()))
     assert found[0] == [f"short/{checked[0]}"] and score[0] == 1.0 and not any(found[1:])
 
 
 def index_free_scan(docs: list[str]) -> list[list[str]]:
     """A fresh scan of `docs` (its own cached index under the current XDG_CACHE_HOME)."""
-    return Index.load(NgramParams(benchmarks=[BENCH])).scan(pa.array(docs, pa.large_string()), 13)[0]
+    return Index.load(NgramParams(benchmarks=[BENCH])).scan(pa.array(docs, pa.large_string()))[0]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -121,8 +122,8 @@ def test_bad_benchmarks_are_config_errors(tmp_path, sample, pipeline, capsys):
         assert name in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("action", ["annotate", "drop", "cut"])
-def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypatch, action):
+@pytest.mark.parametrize("action,unit", [("annotate", "words"), ("drop", "words"), ("cut", "words"), ("drop", "chars")])
+def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypatch, action, unit):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cases = planted(items(), clean_docs())["question_answer"]
     with gzip.open(sample / "planted.jsonl.gz", "wt") as f:
@@ -130,7 +131,7 @@ def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypat
             f.write(json.dumps({"id": f"planted:{i}", "text": doc, "source": "planted"}) + "\n")
     out = tmp_path / "out"
     path = pipeline({"input": {"reader": "jsonl", "paths": [f"{sample}/*.jsonl.gz"], "source_field": "source"},
-                     "steps": [{"decontam.ngram": {"benchmarks": [BENCH], "action": action}}],
+                     "steps": [{"decontam.ngram": {"benchmarks": [BENCH], "action": action, "unit": unit}}],
                      "output": {"path": str(out)}})
     assert main(["run", str(path)]) == 0
     kept = pl.read_parquet(sorted(out.glob("part-*.parquet")))
@@ -143,7 +144,8 @@ def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypat
     assert report["items_found"] >= len({t for _, t in cases}) and report["documents"] == len(cases)  # + items sharing text
     assert report["documents_by_source"] == {"planted": len(cases)}
     assert report["examples"] and all(e["document"].startswith("planted:") for e in report["examples"])
-    assert f"| humaneval | {len(items())} |" in (out / "reports" / "contamination.md").read_text()
+    md = (out / "reports" / "contamination.md").read_text()
+    assert f"| humaneval | {len(items())} |" in md and ("13-word" if unit == "words" else "50-character") in md
     assert step.sources["planted"].counters["contaminated_docs"] == len(cases)
     if action == "annotate":
         flagged = kept.filter(pl.col("contamination").list.len() > 0)
@@ -160,12 +162,13 @@ def test_run_annotates_or_drops_and_counts(tmp_path, sample, pipeline, monkeypat
         assert not kept["id"].str.starts_with("planted:").any()
 
 
-def test_cut_removes_the_item_and_keeps_the_page(tmp_path, monkeypatch):
+@pytest.mark.parametrize("unit", ["words", "chars"])
+def test_cut_removes_the_item_and_keeps_the_page(tmp_path, monkeypatch, unit):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     clean = clean_docs()
     cases = planted(items(), clean)
     docs = [d for d, _ in cases["embedded_long_page"]] + [items()[5]["prompt"]] + clean[:20]
-    step = NgramDecontam(NgramParams(benchmarks=[BENCH], action="cut", margin=2))
+    step = NgramDecontam(NgramParams(benchmarks=[BENCH], action="cut", margin=2, unit=unit))
     step.setup()
     batch = pa.RecordBatch.from_pydict({"text": pa.array(docs, pa.large_string()), "id": [str(i) for i in range(len(docs))],
                                         "source": ["s"] * len(docs)})
@@ -175,7 +178,7 @@ def test_cut_removes_the_item_and_keeps_the_page(tmp_path, monkeypatch):
     assert result.reasons[n] == "contaminated:humaneval"
     texts = result.batch.column("text").to_pylist()
     assert texts[n + 1:] == clean[:20]
-    after, _, _, _ = step.index.scan(pa.array(texts[:n], pa.large_string()), 13)
+    after, _, _, _ = step.index.scan(pa.array(texts[:n], pa.large_string()))
     assert not any(after)
     page = max(clean, key=len)
     for before, text in zip(docs[:n], texts[:n]):
@@ -223,11 +226,19 @@ def test_a_clean_run_reports_nothing_found(tmp_path, sample, pipeline, monkeypat
     assert report["items_found"] == report["documents"] == 0 and report["examples"] == []
 
 
+def test_a_10_mb_document_is_scanned_whole(index):
+    clean, item = clean_docs(), items()[7]
+    filler = "\n".join(clean * (10_000_000 // sum(map(len, clean)) + 1))[:10_000_000]
+    doc = filler[:5_000_000] + "\n" + item["prompt"] + "\n" + filler[5_000_000:]
+    found, score, _, (rows, starts, sizes) = index.scan(pa.array([doc, filler], pa.large_string()))
+    assert f"humaneval/{item['task_id']}" in found[0] and found[1] == [] and (rows == 0).all()
+
+
 def test_runs_of_digits_and_single_letters_are_not_evidence(index):
     """HumanEval/78 lists the hexadecimal digits `0, 1, ..., 9, A, ..., F`: such a run appears in any
     code or table (it flagged real library code before), so it is not indexed; the item's prose is."""
     item = next(it for it in items() if it["task_id"] == "HumanEval/78")
     digits = re.search(r"0, 1, 2, 3, 4, 5, 6, 7, 8, 9, A, B, C, D, E, F", item["prompt"]).group(0)
     clean = clean_docs()[:3]
-    found, _, _, _ = index.scan(pa.array([c + "\n" + digits for c in clean] + [item["prompt"]], pa.large_string()), 13)
+    found, _, _, _ = index.scan(pa.array([c + "\n" + digits for c in clean] + [item["prompt"]], pa.large_string()))
     assert found[:3] == [[], [], []] and "humaneval/HumanEval/78" in found[3]

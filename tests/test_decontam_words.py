@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curate.decontam.words import HashSet, split
+from curate.decontam.words import HashSet, char_grams, normalized, split
 from tests.test_decontam import clean_docs
 
 M64 = (1 << 64) - 1
@@ -70,3 +70,23 @@ def test_hash_set_membership():
     s = HashSet(values)
     probe = split(pa.array(["def x(): return été or None"], pa.large_string()))[0]
     assert s.contains(probe).tolist() == [True, False, True, True, False, False]
+
+
+def test_normalized_text_is_the_words_joined():
+    texts = real_texts() + ["naïve", "café", "x", "—", "", "ｙｅｓ—ok"]  # rows that end and start inside a run
+    assert normalized(pa.array(texts, pa.large_string())).to_pylist() == [" ".join(reference_words(t)) for t in texts]
+
+
+def test_char_grams_hash_equal_text_equally_and_only_what_the_set_holds():
+    texts = [" ".join(reference_words(t)) for t in real_texts()[:30]]
+    norm = pa.array(texts, pa.large_string())
+    hashes, rows, firsts, _ = char_grams(norm, 20)
+    assert np.bincount(rows, minlength=len(texts)).tolist() == [max(len(t) - 19, 0) for t in texts]
+    by_text: dict[str, set[int]] = {}
+    for h, r, f in zip(hashes.tolist(), rows, firsts):
+        by_text.setdefault(texts[r][f:f + 20], set()).add(h)
+    assert all(len(h) == 1 for h in by_text.values())
+    assert len({h for hs in by_text.values() for h in hs}) == len(by_text)  # no collision among distinct windows
+    wanted = hashes[::97]
+    found = char_grams(norm, 20, HashSet(wanted))[0]
+    assert set(found.tolist()) == set(wanted.tolist())

@@ -15,7 +15,7 @@ from provenance.files import write_atomic
 EXAMPLES = 5  # per benchmark
 
 
-def summary(records: pa.Table, checked: dict[str, tuple[int, int]], n: int, action: str) -> dict:
+def summary(records: pa.Table, checked: dict[str, tuple[int, int]], n: int, unit: str, action: str) -> dict:
     """`records`: one row per (document, item) matched: id, source, item (`benchmark/item id`),
     overlap (the share of the item's n-grams found). `checked`: benchmark -> (items, items checked)."""
     rows = records.to_pylist() if records.num_rows else []
@@ -29,11 +29,16 @@ def summary(records: pa.Table, checked: dict[str, tuple[int, int]], n: int, acti
             "documents": len(docs), "documents_by_source": dict(sorted(Counter(docs.values()).items())),
             "examples": [{"item": r["item"], "document": r["id"], "source": r["source"],
                           "overlap": round(r["overlap"], 4)} for r in examples]}
-    return {"ngram_words": n, "action": action, "benchmarks": benchmarks}
+    return {"ngram": {"n": n, "unit": unit}, "action": action, "benchmarks": benchmarks}
+
+
+def ngram(report: dict) -> str:
+    """`13-word` or `50-character`, as a report's n-gram reads."""
+    return f"{report['ngram']['n']}-{'word' if report['ngram']['unit'] == 'words' else 'character'}"
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Benchmark contamination\n\nDocuments sharing a {report['ngram_words']}-word n-gram (or a whole "
+    lines = [f"# Benchmark contamination\n\nDocuments sharing a {ngram(report)} n-gram (or a whole "
              f"short item) with a benchmark item; action taken: **{report['action']}**.\n",
              "| benchmark | items | checked | found in the corpus | documents | documents by source |",
              "|---|---|---|---|---|---|"]

@@ -261,7 +261,8 @@ def contamination(card: dict) -> Section:
         if not rep:
             sec.blocks.append(f"{r['name']}: {', '.join(c['steps'])} ran but wrote no contamination report.")
             continue
-        sec.blocks.append(f"{r['name']}: {rep['ngram_words']}-word n-grams, action **{rep['action']}**; "
+        unit = "word" if rep["ngram"]["unit"] == "words" else "character"
+        sec.blocks.append(f"{r['name']}: {rep['ngram']['n']}-{unit} n-grams, action **{rep['action']}**; "
                           f"{num(c['docs_removed'])} documents removed, {num(r.get('contaminated_docs'))} kept "
                           "documents annotated.")
         sec.blocks.append(Table([f"{r['name']} benchmark", "items", "found in corpus", "documents", "by source"],
