@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,10 +25,8 @@ import pyarrow.compute as pc
 
 from curate.decontam.benchmarks import content_hash, item_texts, read_items
 from curate.decontam.words import HashSet, char_grams, normalized, split
+from curate.engine.step import Params
 from curate.filters.cache import cache_dir
-
-if TYPE_CHECKING:
-    from curate.decontam.ngram import NgramParams
 
 log = logging.getLogger(__name__)
 VERSION = 8  # bump when normalization or hashing changes, so cached indexes are rebuilt
@@ -100,7 +97,8 @@ class Index:
         self.grams = HashSet(np.unique(arrays["hash"])) if unit == "chars" else None
 
     @classmethod
-    def build(cls, p: NgramParams) -> Index:
+    def build(cls, p: Params) -> Index:
+        """From the step's params (ngram.NgramParams: benchmarks, unit, n, min_tokens)."""
         ids, texts = [], []
         for bench in p.benchmarks:
             i, t = item_texts(bench, read_items(bench))
@@ -137,7 +135,7 @@ class Index:
                     "vocab": np.unique(tokens)}, p.n, p.unit)
 
     @classmethod
-    def load(cls, p: NgramParams) -> Index:
+    def load(cls, p: Params) -> Index:
         """From the cache, keyed by the benchmarks' bytes and the settings; built and saved if absent."""
         key = hashlib.sha256(json.dumps([VERSION, p.n, p.unit, p.min_tokens]).encode())
         for bench in p.benchmarks:
