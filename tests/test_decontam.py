@@ -201,6 +201,11 @@ def test_benchmarks_by_name_from_the_registry_or_a_saved_dataset(tmp_path, monke
         NgramDecontam.check(params)
         ids = Index.load(params).ids.tolist()
         assert [i.partition("/")[2] for i in ids] == [i.partition("/")[2] for i in expected]
+    nested = [{"task": {"id": it["task_id"]}, "text": {"parts": [it["prompt"], it["canonical_solution"]]}} for it in items()]
+    datasets.Dataset.from_list(nested).save_to_disk(str(tmp_path / "nested"))  # records and lists, as HF datasets hold choices
+    params = NgramParams(benchmarks=[{"name": "humaneval", "path": str(tmp_path / "nested"), "fields": ["text.parts"],
+                                      "id_field": "task.id"}])
+    assert Index.load(params).ids.tolist() == expected and (Index.load(params).a["hash"] == Index.load(by_path).a["hash"]).all()
     with pytest.raises(ValueError, match="unknown benchmark 'mmlu' \\(known: humaneval\\)"):
         NgramParams(benchmarks=["mmlu"])
     with pytest.raises(ValueError, match="holds splits test; name one with split:"):

@@ -24,7 +24,8 @@ class Benchmark(Params):
     path: str  # .jsonl, .jsonl.gz, .parquet, or a save_to_disk folder; relative to `package` if given
     package: str | None = None  # an installed Python package that ships the file
     split: str | None = None  # for a save_to_disk folder holding several splits
-    fields: list[str] = Field(min_length=1)  # the text to protect; a list value (choices) is joined
+    fields: list[str] = Field(min_length=1)  # the text to protect: `question`, `choices.text` (a dotted path
+    # into nested records); a list or record value (choices) gives the text of each of its values in order
     id_field: str | None = None  # default: the item's row number
 
 
@@ -95,20 +96,30 @@ def _saved_dataset(bench: Benchmark, path: Path) -> list[dict]:
     return data.to_list()
 
 
+def _value(row: dict, field: str):
+    """The value at a dotted path (`choices.text`), or None."""
+    for key in field.split("."):
+        row = row.get(key) if isinstance(row, dict) else None
+    return row
+
+
+def _texts(value) -> list[str]:
+    """The text of a value: a list's or a record's values in order, recursively."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [t for v in value for t in _texts(v)] if isinstance(value, list) else [str(value)]
+
+
 def item_texts(bench: Benchmark, rows: list[dict]) -> tuple[list[str], list[str]]:
     """(ids, texts) of a benchmark's items; ValueError naming the first item that lacks a field."""
     ids, texts = [], []
     for i, row in enumerate(rows):
-        parts = []
         for field in bench.fields + ([bench.id_field] if bench.id_field else []):
-            if row.get(field) is None:
+            if _value(row, field) is None:
                 raise ValueError(f"benchmark {bench.name!r}: item {i} of {location(bench)} has no field {field!r} "
                                  f"(it has: {', '.join(row)})")
-        for field in bench.fields:
-            value = row[field]
-            parts += [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        ids.append(f"{bench.name}/{row[bench.id_field] if bench.id_field else i}")
-        texts.append(" ".join(parts))
+        ids.append(f"{bench.name}/{_value(row, bench.id_field) if bench.id_field else i}")
+        texts.append(" ".join(t for field in bench.fields for t in _texts(_value(row, field))))
     return ids, texts
 
 
