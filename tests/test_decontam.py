@@ -37,22 +37,25 @@ def clean_docs() -> list[str]:
     return [json.loads(line)["text"] for p in sorted(SAMPLE.glob("*.jsonl.gz")) for line in gzip.open(p, "rt")]
 
 
-def planted(items: list[dict], clean: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """Kind -> (document, task_id): real items planted into real clean text."""
+def planted(items: list[dict], clean: list[str], fields: tuple[str, str] = ("prompt", "canonical_solution"),
+            id_field: str = "task_id") -> dict[str, list[tuple[str, str]]]:
+    """Kind -> (document, item id): real items (their two `fields`: question and answer) planted into real
+    clean text."""
     page = max(clean, key=len)
+    q, a = fields
     kinds = {
-        "verbatim": lambda it: it["prompt"] + it["canonical_solution"],
-        "question_answer": lambda it: f"Question:\n{it['prompt']}\nAnswer:\n{it['canonical_solution']}",
-        "rewrapped": lambda it: textwrap.fill(" ".join(it["prompt"].split()), width=37),
-        "case_punct": lambda it: re.sub(r"[^\w\s]", " ; ", it["prompt"]).upper(),
-        "embedded_long_page": lambda it: page[:len(page) // 2] + "\n" + it["prompt"] + "\n" + page[len(page) // 2:],
-        "half_item": lambda it: " ".join(it["prompt"].split()[:len(it["prompt"].split()) // 2]),
+        "verbatim": lambda it: it[q] + it[a],
+        "question_answer": lambda it: f"Question:\n{it[q]}\nAnswer:\n{it[a]}",
+        "rewrapped": lambda it: textwrap.fill(" ".join(it[q].split()), width=37),
+        "case_punct": lambda it: re.sub(r"[^\w\s]", " ; ", it[q]).upper(),
+        "embedded_long_page": lambda it: page[:len(page) // 2] + "\n" + it[q] + "\n" + page[len(page) // 2:],
+        "half_item": lambda it: " ".join(it[q].split()[:len(it[q].split()) // 2]),
     }
     chosen = items[::8]  # for half items, only those whose half still holds one full 13-gram of the item
     long_half = split(pa.array([kinds["half_item"](it) for it in chosen], pa.large_string()))[2] >= 13
     out = {}
     for kind, make in kinds.items():
-        out[kind] = [(f"{clean[i][:300]}\n\n{make(it)}\n\n{clean[i + 1][:300]}", it["task_id"])
+        out[kind] = [(f"{clean[i][:300]}\n\n{make(it)}\n\n{clean[i + 1][:300]}", it[id_field])
                      for i, it in enumerate(chosen) if kind != "half_item" or long_half[i]]
     return out
 
