@@ -29,7 +29,7 @@ ZIP4 = regex.compile(r"\d{5}-\d{4}")
 THOUSANDS = regex.compile(r"[1-9]\d{0,2}(?:([ ,.])\d{3})(?:\1\d{3})+|[1-9]\d{0,2},\d{3}")  # 19 082 000, 4,148,000
 PHONE_WORDS = regex.compile(
     r"(?i:phone|tel|telephone|call|mobile|cell|fax|contact|number|whatsapp|ph\b|mob\b|tél|telefon|"
-    r"teléfono|telefono|móvil|cellulare|portable|handy|numéro|nummer|numero)"
+    r"teléfono|telefono|móvil|cellulare|portable|handy|numéro|nummer|numero|answering|messages?\b|sms\b|\bdial)"
 )
 
 

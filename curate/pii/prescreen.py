@@ -31,7 +31,7 @@ STRUCTURED = re.compile(
     r"|\d(?:[ \t().\-/+]{0,3}\d){5,}"  # phones, cards, SSNs, IBAN digits
     r"|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"
     r"|\b[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}\b"
-    r"|\b[A-Z]{2}\d{2}[ ]?[A-Z0-9]{4}"  # IBAN head
+    r"|\b[A-Za-z]{2}\d{2}[ ]?[A-Za-z0-9]{4}"  # IBAN head, in either case
     rf"|{_SECRET}"
 )
 UP = r"\p{Lu}[\p{Ll}\p{Lm}'’\-]+"  # a capitalized word

@@ -6,7 +6,8 @@ phone finder.
   tldextract (`suffix_list_urls=()`), never the network.
 - PHONE_NUMBER: `find_phones`: one regex for digit runs shaped like a phone number, then
   python-phonenumbers on each candidate (see there).
-- IP_ADDRESS (v4, v6), CREDIT_CARD (Luhn), IBAN_CODE (mod-97), US_SSN: presidio's own.
+- IP_ADDRESS (v4, v6), CREDIT_CARD (Luhn), IBAN_CODE (mod-97; also in lower case), US_SSN:
+  presidio's own.
 - The secret recognizers of `secrets.py`.
 
 Why not `AnalyzerEngine.analyze`: per call it tokenizes the text with spaCy and walks the tokens for
@@ -47,7 +48,7 @@ PHONE_CANDIDATE = regex.compile(
 )
 PHONE_CONTEXT = regex.compile(
     r"(?i:phone|tel\b|tel\.|telephone|call|mobile|cell|fax|contact|whatsapp|ph\b|mob\b|tél|telefon|"
-    r"teléfono|telefono|móvil|cellulare|portable|handy|numéro|nummer|numero|number)"
+    r"teléfono|telefono|móvil|cellulare|portable|handy|numéro|nummer|numero|number|answering|messages?\b|sms\b|\bdial)"
 )
 _YEAR_RANGE = regex.compile(r"(?:1[89]|20)\d\d\s?[-/]\s?(?:1[89]|20)?\d\d")
 
@@ -133,6 +134,13 @@ def structured_recognizers() -> list:
 _WORDS = regex.compile(r"[\w'-]+")
 
 
+def _upper(text: str) -> str:
+    """The text in capitals, same length (a letter whose capital is longer, "ß", stays): an IBAN
+    written in lower case ("gb82west1234...") is checked as the upper-case one."""
+    up = text.upper()
+    return up if len(up) == len(text) else "".join(c.upper() if len(c.upper()) == 1 else c for c in text)
+
+
 class StructuredFinder:
     """The structured entities and secrets in a text: (start, end, type, score)."""
 
@@ -145,7 +153,7 @@ class StructuredFinder:
         out = []
         for rec in self.recognizers:
             entity = rec.supported_entities[0]
-            for r in rec.analyze(text, [entity]):
+            for r in rec.analyze(_upper(text) if entity == "IBAN_CODE" else text, [entity]):
                 out.append((r.start, r.end, entity, self._boost(text, r.start, r.score, self.context[id(rec)])))
         if "PHONE_NUMBER" in self.entities:
             out += [(a, b, "PHONE_NUMBER", s) for a, b, s in find_phones(text)]
