@@ -3,7 +3,8 @@ gristmill (datatrove adapter, and native filters) against datatrove's LocalPipel
 same worker count; plus agreement of keep/reject decisions and peak RSS at 1x and 4x the input, without
 and with a global step (dedup.exact; the 4x input is the 1x input four times, so it also removes 3/4).
 
-Run: .venv/bin/python benchmarks/engine_gopher.py [--workers 2] [--shards 8] [--limit N]
+Run: .venv/bin/python benchmarks/engine_gopher.py [--workers 2] [--shards 8] [--limit N] [--repeat 3]
+(each pipeline runs --repeat times, in turn with the others; the medians are compared)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import gzip
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -84,6 +86,31 @@ def gristmill_kept(out: Path) -> set[str]:
     return {i for f in out.glob("part-*.parquet") for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()}
 
 
+PIPELINES = (("datatrove LocalPipelineExecutor", None, "datatrove"),
+             ("gristmill filter.datatrove adapter", False, "adapter"),
+             ("gristmill native filter.gopher.*", True, "native"))
+
+
+def throughput(args) -> dict[str, tuple[list[float], int | None, set[str]]]:
+    """Each pipeline's seconds in every run (the pipelines in turn, so that a slow spell of the machine hits
+    each), its largest peak RSS (KiB; none for datatrove) and the ids it kept."""
+    times: dict[str, list[float]] = {label: [] for label, _, _ in PIPELINES}
+    peaks: dict[str, int] = {}
+    for _ in range(args.repeat):
+        for label, native, folder in PIPELINES:
+            out = args.work / folder
+            shutil.rmtree(out, ignore_errors=True)
+            if native is None:
+                t, rss = run_datatrove(args.work / "input", out, args.workers, args.shards), 0
+            else:
+                t, rss = run_gristmill(gristmill_config(args.work / "input", out, args.workers, native), args.work)
+            times[label].append(t)
+            peaks[label] = max(rss, peaks.get(label, 0))
+    return {label: (times[label], peaks[label] or None,
+                    (datatrove_kept if native is None else gristmill_kept)(args.work / folder))
+            for label, native, folder in PIPELINES}
+
+
 def agreement(all_ids: list[str], a: set[str], b: set[str]) -> float:
     return sum((i in a) == (i in b) for i in all_ids) / len(all_ids)
 
@@ -93,6 +120,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N documents")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each pipeline, in turn; medians reported")
     ap.add_argument("--work", type=Path, default=ROOT / "out" / "bench-engine")
     args = ap.parse_args()
 
@@ -104,18 +132,15 @@ def main() -> None:
     print(f"input: {len(docs):,} documents, {sum(len(d['text'].encode()) for d in docs) / 1e6:.1f} MB of text, "
           f"{args.shards} shards ({mb:.1f} MB gzip), {args.workers} workers")
 
-    t_dt = run_datatrove(args.work / "input", args.work / "datatrove", args.workers, args.shards)
-    kept_dt = datatrove_kept(args.work / "datatrove")
-    rows = [("datatrove LocalPipelineExecutor", t_dt, None, kept_dt)]
-    for label, native in (("gristmill filter.datatrove adapter", False), ("gristmill native filter.gopher.*", True)):
-        out = args.work / ("native" if native else "adapter")
-        t, rss = run_gristmill(gristmill_config(args.work / "input", out, args.workers, native), args.work)
-        rows.append((label, t, rss, gristmill_kept(out)))
-
+    results = throughput(args)
+    t_dt, _, kept_dt = results[PIPELINES[0][0]]
+    print(f"median of {args.repeat} runs each: " + "; ".join(
+        f"{label} {', '.join(f'{t:.1f}' for t in times)} s" for label, (times, _, _) in results.items()))
     print("\n| pipeline | seconds | docs/s | vs datatrove | kept | decisions equal to datatrove's | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
-    for label, t, rss, kept in rows:
-        print(f"| {label} | {t:.1f} | {len(docs) / t:,.0f} | {t_dt / t:.2f}x | {len(kept):,} | "
+    for label, (times, rss, kept) in results.items():
+        t = statistics.median(times)
+        print(f"| {label} | {t:.1f} | {len(docs) / t:,.0f} | {statistics.median(t_dt) / t:.2f}x | {len(kept):,} | "
               f"{100 * agreement(ids, kept, kept_dt):.2f}% | {rss / 1024 if rss else float('nan'):.0f} |")
 
     # bounded memory: the same pipeline on 1x and 4x the input (one shard each, one worker)

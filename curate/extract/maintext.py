@@ -73,6 +73,7 @@ SHARE_WORDS = frozenset("""facebook twitter x linkedin whatsapp email e mail pri
 reddit telegram copy link links messenger flipboard tumblr vk line kakaotalk kakao 카카오톡 카카오스토리 공유 공유하기
 teilen condividi compartilhar compartilhe partager compartir поделиться シェア ツイート はてブ tweet comments comment
 url 0""".split())
+LABEL_OR_SHARE_FIRST = frozenset(label.split()[0] for label in LABELS) | SHARE_WORDS
 WRAPPER_SHARE = 0.5  # an element holding this share of the page's text is a wrapper, whatever its class
 NOT_WORD = re.compile(r"[^\w\n]+")
 ASCII_NOT_WORD = bytes(c for c in range(128) if not re.match(rb"[\w\n]", bytes([c])))
@@ -97,7 +98,7 @@ def _restored(tree: HTMLTree) -> str:
     content = extract_plain_text(tree, main_content=True, **OPTIONS)
     page_text = extract_plain_text(tree, **OPTIONS)
     main, page_lines = content.split("\n"), page_text.split("\n")
-    found = _positions(*_line_keys(main, page_lines))
+    found = _positions(*_line_keys(content, page_text))
     anchors = [j for line, j in zip(main, found) if j is not None and len(line.strip()) >= ANCHOR_CHARS]
     if not anchors:
         return content
@@ -171,19 +172,29 @@ def _tidy(text: str, title: str | None, captions: set[str]) -> str:
             out.append(line)
             continue
         top += 1
-        key = _key(stripped)
-        if top <= LEAD_LINES and key in lead:
+        if top <= LEAD_LINES and lead and _key(stripped) in lead:
             continue
         if CELL_SEPARATOR not in line and len(stripped) <= SHORT_LINE:
-            words = " ".join(WORDS.findall(stripped.lower()))
-            if words in LABELS or (words and all(w in SHARE_WORDS for w in words.split())):
+            if _label_or_share_row(stripped):
                 continue
+            key = _key(stripped) if captions else None
             if key in captions:
                 if key in seen:
                     continue
                 seen.add(key)
         out.append(line)
     return BLANK_LINES.sub("\n\n", "\n".join(out)).strip()
+
+
+def _label_or_share_row(line: str) -> bool:
+    """Whether a line's words are a label or share buttons only; a line whose first word starts neither is
+    neither, which spares finding all its words."""
+    lowered = line.lower()
+    first = WORDS.search(lowered)
+    if first is None or first.group() not in LABEL_OR_SHARE_FIRST:
+        return False
+    words = WORDS.findall(lowered)
+    return " ".join(words) in LABELS or all(w in SHARE_WORDS for w in words)
 
 
 def _key(text: str | None) -> str:
@@ -207,19 +218,20 @@ def _remove_furniture(tree: HTMLTree) -> None:
             node.decompose()
 
 
-def _line_keys(*texts: list[str]) -> list[list[str]]:
-    """Each line's word characters only (its key, see _positions), computed once per distinct line: most
-    main-content lines are page lines too, and the regex is the costliest step in Python here."""
+def _line_keys(*texts: str) -> list[list[str]]:
+    """Each line's word characters only (its key, see _positions). The regex is the costliest step in
+    Python here, so ASCII goes first, by a byte table over each whole text at once (newlines stay); the
+    lines left with other characters get the regex, once per distinct line (most main-content lines are
+    page lines too)."""
     known: dict[str, str] = {}
     keyed = []
-    for lines in texts:
-        keys = []
-        for line in lines:
-            key = known.get(line)
-            if key is None:  # ASCII first, by a byte table (ten times cheaper than the regex)
-                key = line.encode().translate(None, ASCII_NOT_WORD).decode()
-                key = known[line] = key if key.isascii() else NOT_WORD.sub("", key)
-            keys.append(key)
+    for text in texts:
+        keys = text.encode().translate(None, ASCII_NOT_WORD).decode().split("\n")
+        for i, key in enumerate(keys):
+            if not key.isascii():
+                if key not in known:
+                    known[key] = NOT_WORD.sub("", key)
+                keys[i] = known[key]
         keyed.append(keys)
     return keyed
 

@@ -10,12 +10,14 @@ whose statistics land within `exact_margin` (relative, default 0.1%) of a
 threshold is decided again on spaCy's exact tokens (`WordSplitter.exact_words`,
 which replays spaCy's whole algorithm without importing it) with datatrove's
 string statistics; only text that replay does not cover goes to datatrove's own
-filter, which imports spaCy.
+filter, which imports spaCy (a text without words is decided here: too short, as datatrove decides it).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import re
 from collections import Counter
 
@@ -29,7 +31,8 @@ from curate.filters.words import CACHE_LIMIT, import_spacy, splitter
 
 PARAGRAPHS = re.compile(r"\n{2,}")
 LINES = re.compile(r"\n+")
-NO_WORDS: frozenset[str] = frozenset()
+FIELD_BITS = 48  # one count of the packed word statistics: room for any text's words and characters
+FIELD_MASK = (1 << FIELD_BITS) - 1
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
@@ -70,8 +73,10 @@ class GopherQuality(Filter):
         self.stop_words = set(STOP_WORDS if self.params.stop_words is None else self.params.stop_words)
         self.punct = _punctuation()
         self.splitter = splitter(self.params.language)
-        self.info: dict[str, tuple[int, int, int, int, frozenset[str]]] = {}
-        self.shared: dict[tuple, tuple] = {}
+        self.info: dict[str, int] = {}  # chunk -> its words' packed statistics (see `_word_packed`)
+        self.words: dict[str, int] = {}  # word -> its packed statistics
+        self.stops: dict[str, frozenset[str]] = {}  # cached chunk -> the stop words among its words, where any
+        self.shared: dict[int, int] = {}  # one object for each distinct packed value
 
     @functools.cached_property
     def exact(self):
@@ -87,22 +92,10 @@ class GopherQuality(Filter):
         """(datatrove-style result, whether any statistic was within margin `m` of its threshold), from
         `words`, or where None from the splitter's words, counted per whitespace chunk."""
         p = self.params
-        if words is None:
-            counts, info = Counter(text.split()), self._chunk_info
-        else:
-            counts, info = Counter(words), self._word_stats
-        n_words = n = chars = alpha = 0
-        stops: set[str] = set()
-        for piece, count in counts.items():
-            piece_words, non_symbol, non_symbol_chars, alphabetic, stop_words = info(piece)
-            n_words += piece_words * count
-            n += non_symbol * count
-            chars += non_symbol_chars * count
-            alpha += alphabetic * count
-            if stop_words:
-                stops |= stop_words
-        if not n_words:
-            return True, True  # datatrove's own answer (and error) for a document without words
+        n_words, n, chars, alpha, stops = (self._chunk_totals(Counter(text.split())) if words is None
+                                           else self._word_totals(Counter(words)))
+        if not n_words:  # no chunk: datatrove finds no word either, and without min_doc_words it raises
+            return ((False, "gopher_short_doc"), False) if p.min_doc_words else (True, True)
         if near(n, p.min_doc_words, m) or near(n, p.max_doc_words, m):
             return True, True
         if p.min_doc_words and n < p.min_doc_words:
@@ -142,27 +135,52 @@ class GopherQuality(Filter):
                 return (False, reason), False
         return True, False
 
-    def _chunk_info(self, chunk: str) -> tuple[int, int, int, int, frozenset[str]]:
-        """The statistics of one whitespace chunk's words, cached per distinct chunk: (words, words with a
-        non-punctuation character, their characters, words with a letter, stop words among them)."""
-        info = self.info.get(chunk)
-        if info is None:
-            words = self.splitter.chunk_words(chunk)
-            if len(words) == 1:
-                info = self._word_stats(words[0])
-            else:
-                stats = [self._word_stats(w) for w in words]
-                info = (len(stats), sum(s[1] for s in stats), sum(s[2] for s in stats),
-                        sum(s[3] for s in stats), frozenset().union(*(s[4] for s in stats)))
-            if len(self.info) < CACHE_LIMIT:
-                self.info[chunk] = self.shared.setdefault(info, info)  # most chunks share a few statistics
-        return info
+    def _chunk_totals(self, counts: Counter) -> tuple[int, int, int, int, set[str]]:
+        """(words, words with a non-punctuation character, their characters, words with a letter, stop words)
+        of a text, from its whitespace chunks and how often each occurs; each distinct chunk's statistics are
+        computed once (cached for the first CACHE_LIMIT distinct chunks: the frequent ones, and no churn of
+        memory once full) and summed in C."""
+        info, stops = self.info, self.stops
+        fresh = {chunk: self._chunk_stats(chunk) for chunk in itertools.filterfalse(info.__contains__, counts)}
+        found: set[str] = set()
+        for chunk in list(itertools.islice(fresh, max(CACHE_LIMIT - len(info), 0))):
+            packed, stop_words = fresh.pop(chunk)
+            info[chunk] = self.shared.setdefault(packed, packed)  # most chunks share a few statistics
+            if stop_words:
+                stops[chunk] = stop_words
+        found.update(*(stop_words for _, stop_words in fresh.values()))
+        found.update(*map(stops.get, counts.keys() & stops.keys()))
+        total = sum(map(operator.mul, map(info.get, counts, itertools.repeat(0)), counts.values()))
+        if fresh:  # chunks beyond the cache's limit
+            packed = {chunk: stats[0] for chunk, stats in fresh.items()}
+            total += sum(map(operator.mul, map(packed.get, counts, itertools.repeat(0)), counts.values()))
+        return (*_unpacked(total), found)
 
-    def _word_stats(self, word: str) -> tuple[int, int, int, int, frozenset[str]]:
-        """One word's statistics, as _chunk_info counts them."""
-        non_symbol = bool(word.strip(self.punct))
-        return (1, non_symbol, len(word) if non_symbol else 0, word.isalpha() or any(c.isalpha() for c in word),
-                frozenset((word,)) if word in self.stop_words else NO_WORDS)
+    def _word_totals(self, counts: Counter) -> tuple[int, int, int, int, set[str]]:
+        """As `_chunk_totals`, from words and their counts."""
+        total = sum(self._word_packed(word) * count for word, count in counts.items())
+        return (*_unpacked(total), self.stop_words.intersection(counts))
+
+    def _chunk_stats(self, chunk: str) -> tuple[int, frozenset[str]]:
+        """One chunk's packed statistics and the stop words among its words."""
+        words = self.splitter.chunk_words(chunk)
+        return sum(map(self._word_packed, words)), frozenset(self.stop_words.intersection(words))
+
+    def _word_packed(self, word: str) -> int:
+        """One word's statistics, packed (FIELD_BITS each, so that sums of packed integers sum each count):
+        1, whether it has a non-punctuation character, its length if so, whether it has a letter."""
+        packed = self.words.get(word)
+        if packed is None:
+            chars = len(word) if word.strip(self.punct) else 0
+            alphabetic = word.isalpha() or any(c.isalpha() for c in word)
+            packed = 1 | bool(chars) << FIELD_BITS | chars << 2 * FIELD_BITS | alphabetic << 3 * FIELD_BITS
+            if len(self.words) < CACHE_LIMIT:
+                self.words[word] = packed = self.shared.setdefault(packed, packed)
+        return packed
+
+
+def _unpacked(packed: int) -> tuple[int, int, int, int]:
+    return tuple((packed >> (FIELD_BITS * i)) & FIELD_MASK for i in range(4))
 
 
 class GopherRepetitionParams(Params):
@@ -274,8 +292,9 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
 
 
 def _word_ids(words: list[str]) -> np.ndarray:
-    vocab: dict[str, int] = {}
-    return np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
+    """Each word's number, in the order words first appear."""
+    number = {word: i for i, word in enumerate(dict.fromkeys(words))}
+    return np.fromiter(map(number.__getitem__, words), dtype=np.int64, count=len(words))
 
 
 def _ngram_keys(ids: np.ndarray, n: int) -> np.ndarray:
@@ -297,20 +316,27 @@ def _top_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
 
 
 def _dup_ngram_chars(ids: np.ndarray, lengths: np.ndarray, n: int) -> int:
-    """Characters in repeated n-grams, skipping past each repeat (datatrove's find_all_duplicate)."""
+    """Characters in repeated n-grams, skipping past each repeat (datatrove's find_all_duplicate). Only
+    n-grams that occur more than once can repeat, or be the first occurrence a repeat finds, so the scan
+    visits those alone (in prose, few)."""
     if len(ids) < n:
         return 0
-    keys = _ngram_keys(ids, n).tolist()
+    keys = _ngram_keys(ids, n)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    places = np.flatnonzero(counts[inverse] > 1)
+    if not len(places):
+        return 0
     starts = np.concatenate([[0], np.cumsum(lengths)])
-    unique, repeated, idx, last = set(), 0, 0, len(keys)
-    while idx < last:
-        key = keys[idx]
-        if key in unique:
-            repeated += int(starts[idx + n] - starts[idx])
-            idx += n
+    chars = (starts[places + n] - starts[places]).tolist()
+    seen, repeated, free = set(), 0, 0  # free: the first position not skipped
+    for place, key, size in zip(places.tolist(), keys[places].tolist(), chars):
+        if place < free:
+            continue
+        if key in seen:
+            repeated += size
+            free = place + n
         else:
-            unique.add(key)
-            idx += 1
+            seen.add(key)
     return repeated
 
 

@@ -24,7 +24,8 @@ import os
 import re
 import sys
 import tempfile
-from functools import cached_property, lru_cache
+from collections.abc import Callable, Iterator
+from functools import cached_property, lru_cache, partial
 
 try:
     from re import _parser
@@ -36,6 +37,9 @@ from curate.filters.cache import cache_dir
 CACHE_LIMIT = 200_000
 MERGE_SPAN = 4
 SUFFIX_WINDOW = 12  # longer than any suffix spaCy peels, but for runs of dots
+BMP_END = 0xFFFF
+CLASS_CATEGORIES = {_parser.CATEGORY_DIGIT: r"\d", _parser.CATEGORY_NOT_DIGIT: r"\D", _parser.CATEGORY_SPACE: r"\s",
+                    _parser.CATEGORY_NOT_SPACE: r"\S", _parser.CATEGORY_WORD: r"\w", _parser.CATEGORY_NOT_WORD: r"\W"}
 
 
 class WordSplitter:
@@ -62,7 +66,12 @@ class WordSplitter:
         flags = rules["suffix"][1]
         self.suffix_last = re.compile("|".join(one_char) or "(?!)", flags).match
         self.suffix_longer = re.compile("|".join(longer) or "(?!)", flags).search
-        self.infixes = _compiled(rules["infix"]).finditer
+        # The infix pattern's alternatives start with look-behinds, which `re` tries at every position of a
+        # chunk; it is tried only where a match can start (a character of `_start_class`, such as "." or "-").
+        infix = _compiled(rules["infix"])
+        starts = _start_class(infix)
+        self.infixes = infix.finditer if starts is None else partial(
+            _gated_finditer, re.compile(starts, infix.flags).finditer, infix.match)
         self.token_match = rules["token_match"] and _compiled(rules["token_match"]).match
         self.url_match = rules["url_match"] and _compiled(rules["url_match"]).match
         self.specials = rules["specials"]
@@ -182,11 +191,12 @@ class WordSplitter:
         prefixes: list[str] = []
         suffixes: list[str] = []
         last = -1
+        prefix_match, token_match = self.prefix, self.token_match
         while string and len(string) != last:
-            if string in specials or _plain(string) or (self.token_match and self.token_match(string)):
+            if string in specials or string.isalpha() or string.isdigit() or (token_match and token_match(string)):
                 break
             last = len(string)
-            m = self.prefix(string)
+            m = prefix_match(string)
             pre_len = m.end() - m.start() if m else 0
             if pre_len:
                 prefix, minus_pre = string[:pre_len], string[pre_len:]
@@ -227,22 +237,22 @@ class WordSplitter:
 
     def _merge_specials(self, tokens: list[str]) -> list[str]:
         """Special cases that the affix rules cut apart ("):" -> ")" ":") are joined again, longest first
-        (none of spaCy's special cases spans more than MERGE_SPAN pieces)."""
+        (none of spaCy's special cases spans more than MERGE_SPAN pieces). Pieces are joined one at a time
+        while the join still starts a special case: a longer one cannot be one if it does not."""
+        heads, specials = self.special_heads, self.specials
         out, i, n = [], 0, len(tokens)
         while i < n:
-            if tokens[i] not in self.special_heads:  # no special case starts with it: none can join it
-                out.append(tokens[i])
-                i += 1
-                continue
-            for j in range(min(n, i + MERGE_SPAN), i + 1, -1):
-                joined = "".join(tokens[i:j])
-                if joined in self.specials:
-                    out += self.specials[joined]
-                    i = j
-                    break
+            joined, end, j, stop = tokens[i], i + 1, i + 1, min(n, i + MERGE_SPAN)
+            while j < stop and joined in heads:
+                joined += tokens[j]
+                j += 1
+                if joined in specials:
+                    end = j
+            if end > i + 1:
+                out += specials["".join(tokens[i:end])]
             else:
                 out.append(tokens[i])
-                i += 1
+            i = end
         return out
 
     def _infixes(self, string: str) -> list[str]:
@@ -327,6 +337,67 @@ def _literal_suffixes(pattern: str) -> tuple[list[str], list[str]]:
     literal = re.compile(r"(?:\\[^\w]|[^\\\[\](){}?*+.|^$])+")
     literals = [re.sub(r"\\(.)", r"\1", a[:-1]) for a in alternatives if literal.fullmatch(a[:-1])]
     return literals, [a for a in alternatives if not literal.fullmatch(a[:-1])]
+
+
+def _gated_finditer(starts: Callable, match: Callable, string: str) -> Iterator[re.Match]:
+    """`finditer`'s matches, tried only at the positions `starts` finds (every match starts at one, and
+    none is empty); a look-behind still sees the characters before the position."""
+    end = 0
+    for candidate in starts(string):
+        start = candidate.start()
+        if start >= end and (m := match(string, start)):
+            end = m.end()
+            yield m
+
+
+def _start_class(pattern: re.Pattern) -> str | None:
+    """A character class holding every character a match of `pattern` can start with (and every character
+    beyond U+FFFF: `re` tests a class that lists such ranges one range at a time, one of the BMP at a
+    glance); None where a match can be empty or the pattern uses more than literals, classes, groups,
+    alternations, repeats and look-arounds."""
+    items = _first_items(_parser.parse(pattern.pattern, pattern.flags))
+    if items is None:
+        return None
+    ranges = [item for item in items if isinstance(item, tuple)]
+    bmp = [(lo, min(hi, BMP_END)) for lo, hi in ranges if lo <= BMP_END]
+    astral = [f"{re.escape(chr(BMP_END + 1))}-{re.escape(chr(sys.maxunicode))}"] if any(
+        hi > BMP_END for _, hi in ranges) else []
+    bmp_items = [f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in bmp]
+    return "[" + "".join([*bmp_items, *astral, *(item for item in items if isinstance(item, str))]) + "]"
+
+
+def _first_items(sequence) -> list[tuple[int, int] | str] | None:
+    """The class items that a match of a parsed sequence can start with (None: unknown, or it can be empty)."""
+    found: list[tuple[int, int] | str] = []
+    for op, av in sequence:
+        if op in (_parser.ASSERT, _parser.ASSERT_NOT, _parser.AT):
+            continue  # zero width: the next item starts the match
+        if op == _parser.LITERAL:
+            return [*found, (av, av)]
+        if op == _parser.IN:
+            items = [_class_item(o, a) for o, a in av]
+            return None if None in items else found + items
+        if op == _parser.BRANCH:
+            branches = [_first_items(branch) for branch in av[1]]
+            return None if None in branches else found + [i for b in branches for i in b]
+        if op == _parser.SUBPATTERN and not av[1] and not av[2]:  # a group that sets no flags
+            inner = _first_items(av[3])
+            return None if inner is None else found + inner
+        if op not in (_parser.MAX_REPEAT, _parser.MIN_REPEAT) or (inner := _first_items(av[2])) is None:
+            return None
+        found += inner
+        if av[0]:  # at least once: the match starts inside the repeat
+            return found
+    return None  # every item can be skipped: the match can be empty
+
+
+def _class_item(op, av) -> tuple[int, int] | str | None:
+    """A class item as a range of code points, or a category (`\\d`)."""
+    if op == _parser.LITERAL:
+        return av, av
+    if op == _parser.RANGE:
+        return av
+    return CLASS_CATEGORIES.get(av) if op == _parser.CATEGORY else None  # a negated class: unknown
 
 
 def _compiled(pattern_and_flags: list) -> re.Pattern:
