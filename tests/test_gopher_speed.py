@@ -15,7 +15,8 @@ from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplica
 import curate.filters.gopher as gopher
 from curate.extract.maintext import _tidy
 from curate.filters.gopher import GopherQuality, GopherQualityParams, _dup_ngram_chars, _word_ids
-from curate.filters.words import WordSplitter, _compiled, _start_class, tokenizer_rules
+from curate.filters.regex_start import start_class
+from curate.filters.words import WordSplitter, _compiled, tokenizer_rules
 from tests.test_steps import batch_of, built, sample_texts
 
 
@@ -31,12 +32,12 @@ def test_infixes_tried_where_they_can_start_are_finditers():
 
 
 def test_start_class_holds_every_first_character_or_gives_up():
-    starts = re.compile(_start_class(re.compile(r"(?<=[0-9])[+*](?=\d)|(?:--|~)|\.\.+|x{2,}|[\U0001F600-\U0001F64F]")))
+    starts = re.compile(start_class(re.compile(r"(?<=[0-9])[+*](?=\d)|(?:--|~)|\.\.+|x{2,}|[\U0001F600-\U0001F64F]")))
     assert [c for c in "+*-~.x" if starts.match(c)] == list("+*-~.x") and starts.match("🙂")
     assert not any(starts.match(c) for c in "ab05,")
     for nullable in (r"a?", r"a|b*", r"(?:a|)", r"(?<=a)"):
-        assert _start_class(re.compile(nullable)) is None
-    assert _start_class(re.compile(r"[^a]")) is None and _start_class(re.compile(r".")) is None
+        assert start_class(re.compile(nullable)) is None
+    assert start_class(re.compile(r"[^a]")) is None and start_class(re.compile(r".")) is None
 
 
 def test_duplicated_ngram_chars_are_datatroves():
