@@ -38,11 +38,11 @@ from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine  # noqa: E402
 from presidio_analyzer.nlp_engine import NlpEngineProvider  # noqa: E402
 
 from curate.pii.detect import ALL_TYPES, Detector  # noqa: E402
-from curate.pii.recognizers import OfflineEmailRecognizer  # noqa: E402
+from curate.pii.recognizers import STRUCTURED_TYPES, OfflineEmailRecognizer  # noqa: E402
 from curate.pii.redact import DEFAULT_ENTITIES  # noqa: E402
 from tests.piidata import NEGATIVES, PII, SECRETS, make_docs, score  # noqa: E402
 
-PLAIN_DEFAULT = ["EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"]
+PLAIN_DEFAULT = list(STRUCTURED_TYPES)
 PLAIN_ENTITIES = [*PLAIN_DEFAULT, "PERSON", "LOCATION"]
 TARGET = {**{t: 0.99 for t in PII[:6]}, **{t: 0.99 for t in SECRETS}}
 

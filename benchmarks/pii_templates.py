@@ -23,13 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.pii import PLAIN_DEFAULT, PLAIN_ENTITIES, plain_presidio, run_ours, run_plain  # noqa: E402
 from curate.pii.detect import ALL_TYPES, Detector  # noqa: E402
+from curate.pii.recognizers import STRUCTURED_TYPES  # noqa: E402
 from curate.pii.redact import DEFAULT_ENTITIES  # noqa: E402
-from tests.piidata import _leaked, score  # noqa: E402
+from tests.piidata import PII, _leaked, score  # noqa: E402
 from tests.piitemplates import make_docs  # noqa: E402
 
-LABELS = ["EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "PERSON",
-          "LOCATION", "ADDRESS"]
-STRUCTURED = LABELS[:6]
+STRUCTURED = list(STRUCTURED_TYPES)
 
 
 def recall(r: dict, labels: list[str]) -> tuple[float, int]:
@@ -74,7 +73,7 @@ def main() -> None:
             ours, t_ours = run_ours(det, texts)
             plain, t_plain = run_plain(engine, texts, entities)
             o, p = score(docs, ours, unclaimed), score(docs, plain, unclaimed)
-            labels = [lab for lab in LABELS if lab in det.entities]
+            labels = [lab for lab in PII if lab in det.entities]
             print(f"\n### {split}, {config}")
             print(f"{'type':15} {'n':>4} | {'gristmill':>9} {'presidio':>8} {'delta':>6}")
             for lab in [*labels, "structured"]:

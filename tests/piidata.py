@@ -25,6 +25,10 @@ from pathlib import Path
 import phonenumbers
 from faker import Faker
 
+from curate.pii.detect import NAME_TYPES
+from curate.pii.recognizers import STRUCTURED_TYPES
+from curate.pii.secrets import SECRET_TYPES
+
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 SPLITS = {
     "tune": {"locales": ["en_US", "en_GB", "de_DE"], "hosts": ["news-abc", "books-botchan", "code-stdlib"],
@@ -34,9 +38,8 @@ SPLITS = {
 }
 REGION = {"en_US": "US", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "it_IT": "IT", "es_ES": "ES",
           "nl_NL": "NL", "en_AU": "AU", "en_CA": "CA"}
-PII = ["EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "PERSON",
-       "LOCATION", "ADDRESS"]
-SECRETS = ["PRIVATE_KEY", "CLOUD_KEY", "API_TOKEN", "URL_PASSWORD", "JWT"]
+PII = [*STRUCTURED_TYPES, *NAME_TYPES]
+SECRETS = list(SECRET_TYPES)
 NEGATIVES = ["VERSION", "ISBN", "UUID", "TIMESTAMP", "HASH", "GIT_SHA", "DATE"]
 
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 
 from .negatives import AllowList, not_pii
 from .prescreen import STRUCTURED, windows
-from .recognizers import StructuredFinder
+from .recognizers import STRUCTURED_TYPES, StructuredFinder
 from .secrets import SECRET_TYPES
 
 NAME_TYPES = ("PERSON", "LOCATION", "ADDRESS")
-ALL_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
-             *NAME_TYPES, *SECRET_TYPES)
+ALL_TYPES = (*STRUCTURED_TYPES, *NAME_TYPES, *SECRET_TYPES)
 # When spans overlap, the merged span takes the type that ranks first here.
 RANK = {t: i for i, t in enumerate(
     [*SECRET_TYPES, "EMAIL_ADDRESS", "IBAN_CODE", "CREDIT_CARD", "US_SSN", "IP_ADDRESS", "PHONE_NUMBER",
